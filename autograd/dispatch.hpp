@@ -1,0 +1,38 @@
+#pragma once
+// Internal: runs a kernel on a tensor's array as float or double, so each op is written once.
+#include "tensor.hpp"
+
+namespace xgrad::detail {
+
+inline const Value& checked_value(const char* op, const Tensor& t) {
+  if (!t.defined()) throw Error("{}: the tensor is undefined", op);
+  return t.impl()->value;
+}
+
+// f(array) with the tensor's xt::xarray<float> or xt::xarray<double>.
+template <class F>
+decltype(auto) visit(const char* op, const Tensor& t, F&& f) {
+  return std::visit(std::forward<F>(f), checked_value(op, t));
+}
+
+// f(a, b) with two arrays of one dtype; mixing f32 and f64 is an error, as in PyTorch's autograd.
+template <class F>
+decltype(auto) visit2(const char* op, const Tensor& a, const Tensor& b, F&& f) {
+  checked_value(op, a);
+  checked_value(op, b);
+  if (a.dtype() != b.dtype())
+    throw Error("{}: {} {} and {} {}: dtypes differ (convert one with .to())", op, shape_str(a.shape()),
+                dtype_name(a.dtype()), shape_str(b.shape()), dtype_name(b.dtype()));
+  if (a.dtype() == f32) return f(a.value<float>(), b.value<float>());
+  return f(a.value<double>(), b.value<double>());
+}
+
+// Converts an xtensor shape (svector) to xg::Shape.
+template <class S>
+Shape to_shape(const S& s) {
+  return Shape(s.begin(), s.end());
+}
+
+std::size_t normalize_axis(const char* op, long axis, std::size_t rank, const Shape& shape);
+
+}  // namespace xgrad::detail

@@ -1,0 +1,196 @@
+// The Tensor handle's members, the recording switch, and tensor creation.
+#include "tensor.hpp"
+
+#include <algorithm>
+
+#include "dispatch.hpp"
+#include "random.hpp"
+
+namespace xgrad {
+
+// --- graph destruction ---------------------------------------------------------------------------
+// A chain of a million ops is a million nested shared pointers; letting each destructor release its
+// inputs would recurse a million deep. Instead the first destructor takes over the inputs of every
+// node that is about to die and releases them from a work list.
+TensorImpl::~TensorImpl() {
+  if (inputs.empty()) return;
+  std::vector<std::shared_ptr<TensorImpl>> dying;
+  auto take_inputs = [&dying](std::vector<Tensor>& in) {
+    for (auto& t : in)
+      if (t.defined()) dying.push_back(t.impl_ptr());
+    in.clear();
+  };
+  take_inputs(inputs);
+  while (!dying.empty()) {
+    std::shared_ptr<TensorImpl> node = std::move(dying.back());
+    dying.pop_back();
+    if (node.use_count() == 1) take_inputs(node->inputs);
+  }  // `node` dies here with no inputs left, so its destructor returns at once
+}
+
+// --- members -------------------------------------------------------------------------------------
+Tensor::Tensor(xt::xarray<float> value) : impl_(std::make_shared<TensorImpl>(std::move(value))) {}
+Tensor::Tensor(xt::xarray<double> value) : impl_(std::make_shared<TensorImpl>(std::move(value))) {}
+
+Shape Tensor::shape() const {
+  return detail::visit("shape", *this, [](const auto& a) { return detail::to_shape(a.shape()); });
+}
+std::size_t Tensor::numel() const {
+  return detail::visit("numel", *this, [](const auto& a) { return a.size(); });
+}
+std::size_t Tensor::dim() const {
+  return detail::visit("dim", *this, [](const auto& a) { return a.dimension(); });
+}
+DType Tensor::dtype() const {
+  detail::checked_value("dtype", *this);
+  return impl_->value.index() == 0 ? f32 : f64;
+}
+double Tensor::item() const {
+  if (numel() != 1)
+    throw Error("item: tensor of shape {} has {} elements; item() needs exactly one", shape_str(shape()), numel());
+  return detail::visit("item", *this, [](const auto& a) { return static_cast<double>(a.data()[0]); });
+}
+
+Tensor& Tensor::requires_grad_(bool on) {
+  detail::checked_value("requires_grad_", *this);
+  if (!is_leaf())
+    throw Error("requires_grad_: '{}' output {} is not a leaf; only tensors you create can be marked "
+                "(use detach() to make a leaf from it)",
+                op(), shape_str(shape()));
+  impl_->requires_grad = on;
+  return *this;
+}
+bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }
+bool Tensor::is_leaf() const { return !impl_ || impl_->op == nullptr; }
+Tensor Tensor::grad() const { return impl_ ? impl_->grad : Tensor(); }
+void Tensor::zero_grad() {
+  if (impl_) impl_->grad = Tensor();
+}
+Tensor& Tensor::retain_grad() {
+  if (impl_) impl_->retains_grad = true;
+  return *this;
+}
+Tensor Tensor::detach() const {
+  return Tensor(std::make_shared<TensorImpl>(detail::checked_value("detach", *this)));
+}
+std::string_view Tensor::op() const { return impl_ && impl_->op ? impl_->op : ""; }
+const Site& Tensor::site() const {
+  static const Site none{};
+  return impl_ ? impl_->site : none;
+}
+
+// to(dtype): y = x in another precision; dy/dx = 1, converted back.
+Tensor Tensor::to(DType dtype, Site site) const {
+  if (this->dtype() == dtype) return *this;
+  Tensor y = detail::visit("to", *this, [dtype](const auto& a) {
+    return dtype == f32 ? Tensor(xt::xarray<float>(xt::cast<float>(a)))
+                        : Tensor(xt::xarray<double>(xt::cast<double>(a)));
+  });
+  return record("to", y, {*this}, [](Backward& g) { g.dx[0] = g.dy.to(g.x[0].dtype()); }, site);
+}
+
+// --- recording -----------------------------------------------------------------------------------
+namespace grad_mode {
+namespace {
+thread_local bool recording = true;
+}
+bool enabled() { return recording; }
+void set_enabled(bool on) { recording = on; }
+}  // namespace grad_mode
+
+bool should_record(std::span<const Tensor> inputs) {
+  return grad_mode::enabled() &&
+         std::any_of(inputs.begin(), inputs.end(), [](const Tensor& t) { return t.requires_grad(); });
+}
+
+void attach_node(Tensor& out, const char* op, std::vector<Tensor> inputs, BackwardFn backward, Site site) {
+  TensorImpl& node = *out.impl();
+  node.op = op;
+  node.inputs = std::move(inputs);
+  node.backward = std::move(backward);
+  node.site = site;
+  node.requires_grad = true;
+}
+
+// --- creation ------------------------------------------------------------------------------------
+namespace {
+// Builds a tensor of the requested dtype from f(T{}), which returns an xt::xarray<T>.
+template <class F>
+Tensor make(DType dtype, F&& f) {
+  return dtype == f32 ? Tensor(f(float{})) : Tensor(f(double{}));
+}
+template <class Dist>
+Tensor sample(const Shape& shape, DType dtype, Dist dist) {
+  // Drawn in double and rounded, so one seed gives the same numbers in f32 and f64.
+  return make(dtype, [&](auto t) {
+    using T = decltype(t);
+    xt::xarray<T> a = xt::xarray<T>::from_shape(shape);
+    for (auto& v : a) v = static_cast<T>(dist(generator()));
+    return a;
+  });
+}
+}  // namespace
+
+Tensor tensor(std::initializer_list<double> values, DType dtype) {
+  return make(dtype, [&](auto t) {
+    using T = decltype(t);
+    xt::xarray<T> a = xt::xarray<T>::from_shape({values.size()});
+    std::copy(values.begin(), values.end(), a.begin());
+    return a;
+  });
+}
+
+Tensor tensor(std::initializer_list<std::initializer_list<double>> rows, DType dtype) {
+  const std::size_t cols = rows.size() ? rows.begin()->size() : 0;
+  for (const auto& r : rows)
+    if (r.size() != cols) throw Error("tensor: rows have different lengths ({} and {})", cols, r.size());
+  return make(dtype, [&](auto t) {
+    using T = decltype(t);
+    xt::xarray<T> a = xt::xarray<T>::from_shape({rows.size(), cols});
+    auto out = a.begin();
+    for (const auto& r : rows) out = std::copy(r.begin(), r.end(), out);
+    return a;
+  });
+}
+
+Tensor full(const Shape& shape, double value, DType dtype) {
+  return make(dtype, [&](auto t) {
+    using T = decltype(t);
+    xt::xarray<T> a = xt::xarray<T>::from_shape(shape);
+    a.fill(static_cast<T>(value));
+    return a;
+  });
+}
+Tensor scalar(double value, DType dtype) { return full({}, value, dtype); }
+Tensor zeros(const Shape& shape, DType dtype) { return full(shape, 0.0, dtype); }
+Tensor ones(const Shape& shape, DType dtype) { return full(shape, 1.0, dtype); }
+Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
+Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype()); }
+Tensor arange(std::size_t n, DType dtype) {
+  return make(dtype, [&](auto t) {
+    using T = decltype(t);
+    xt::xarray<T> a = xt::xarray<T>::from_shape({n});
+    for (std::size_t i = 0; i < n; ++i) a.data()[i] = static_cast<T>(i);
+    return a;
+  });
+}
+Tensor randn(const Shape& shape, DType dtype) { return sample(shape, dtype, std::normal_distribution<double>(0, 1)); }
+Tensor rand(const Shape& shape, DType dtype) { return sample(shape, dtype, std::uniform_real_distribution<double>(0, 1)); }
+
+// --- random --------------------------------------------------------------------------------------
+std::mt19937_64& generator() {
+  static thread_local std::mt19937_64 gen(5489u);
+  return gen;
+}
+void manual_seed(std::uint64_t seed) { generator().seed(seed); }
+
+namespace detail {
+std::size_t normalize_axis(const char* op, long axis, std::size_t rank, const Shape& shape) {
+  const long r = static_cast<long>(rank);
+  if (axis < -r || axis >= r)
+    throw Error("{}: axis {} is out of range for a tensor of shape {} (rank {})", op, axis, shape_str(shape), rank);
+  return static_cast<std::size_t>(axis < 0 ? axis + r : axis);
+}
+}  // namespace detail
+
+}  // namespace xgrad

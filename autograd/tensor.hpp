@@ -1,0 +1,167 @@
+#pragma once
+// xg::Tensor: a cheap handle (one shared pointer) to a TensorImpl, which holds the value, the
+// accumulated gradient and, for tensors computed by an op while recording, the tape node:
+// the op's name, its inputs, its local-gradient function and the line of model code that made it.
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <source_location>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <xtensor/xarray.hpp>
+
+#include "dtype.hpp"
+#include "error.hpp"
+
+namespace xgrad {
+
+using Shape = std::vector<std::size_t>;
+using Site = std::source_location;
+
+struct TensorImpl;
+struct Backward;
+using BackwardFn = std::function<void(Backward&)>;
+
+class Tensor {
+ public:
+  Tensor() = default;  // an undefined tensor (for example the grad of a tensor no gradient reached)
+  explicit Tensor(xt::xarray<float> value);
+  explicit Tensor(xt::xarray<double> value);
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+
+  bool defined() const { return impl_ != nullptr; }
+  Shape shape() const;
+  std::size_t numel() const;
+  std::size_t dim() const;
+  DType dtype() const;
+  double item() const;  // the value of a one-element tensor
+
+  // The value as an xtensor array; throws unless T matches dtype().
+  template <class T> const xt::xarray<T>& value() const;
+  // Writable access for code that updates tensors in place outside the tape (optimizers, init).
+  template <class T> xt::xarray<T>& mutable_value();
+
+  Tensor to(DType dtype, Site site = Site::current()) const;
+  Tensor reshape(const Shape& shape, Site site = Site::current()) const;
+  Tensor transpose(Site site = Site::current()) const;
+
+  // --- autograd ---
+  Tensor& requires_grad_(bool on = true);
+  bool requires_grad() const;
+  bool is_leaf() const;          // made by the user, not recorded by an op
+  Tensor grad() const;           // accumulated gradient; undefined until a backward reaches it
+  void zero_grad();              // forget the accumulated gradient
+  Tensor& retain_grad();         // keep this non-leaf tensor's gradient after backward
+  Tensor detach() const;         // same value, cut from the tape
+  // Back-propagates from this tensor. A scalar seeds with 1; otherwise pass dL/dthis as `grad`.
+  // The graph is freed afterwards unless retain_graph is set.
+  void backward(const Tensor& grad = {}, bool retain_graph = false) const;
+
+  // The tape node behind this tensor: its op name ("" for a leaf) and where it was recorded.
+  std::string_view op() const;
+  const Site& site() const;
+
+  TensorImpl* impl() const { return impl_.get(); }
+  const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
+
+ private:
+  std::shared_ptr<TensorImpl> impl_;
+};
+
+using Value = std::variant<xt::xarray<float>, xt::xarray<double>>;
+
+struct TensorImpl {
+  Value value;
+  Tensor grad;
+  bool requires_grad = false;
+  bool retains_grad = false;
+
+  // The tape node. Leaves have op == nullptr.
+  const char* op = nullptr;
+  std::vector<Tensor> inputs;
+  BackwardFn backward;
+  Site site;
+  bool graph_freed = false;
+  std::uint64_t visit = 0;  // traversal mark, so ordering needs no hash set
+
+  explicit TensorImpl(Value v) : value(std::move(v)) {}
+  ~TensorImpl();  // frees long chains of inputs without recursion
+};
+
+// What a node's local-gradient function sees: its output y, the gradient dy flowing into y, its
+// inputs x, and dx to fill. dx[i] may be left undefined when !needs(i); the engine sums a dx[i]
+// that has the broadcast shape back to x[i]'s shape.
+struct Backward {
+  const Tensor& y;
+  const Tensor& dy;
+  std::span<const Tensor> x;
+  std::vector<Tensor>& dx;
+  bool needs(std::size_t i) const { return x[i].requires_grad(); }
+};
+
+// --- recording ---------------------------------------------------------------------------------
+namespace grad_mode {
+bool enabled();
+void set_enabled(bool on);
+}  // namespace grad_mode
+
+// Stops recording for its scope (evaluation, optimizer steps, the backward pass itself).
+class NoGradGuard {
+ public:
+  NoGradGuard() : previous_(grad_mode::enabled()) { grad_mode::set_enabled(false); }
+  ~NoGradGuard() { grad_mode::set_enabled(previous_); }
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+bool should_record(std::span<const Tensor> inputs);
+void attach_node(Tensor& out, const char* op, std::vector<Tensor> inputs, BackwardFn backward, Site site);
+
+// Makes `out` the output of op `name` on the tape when recording is on and an input needs a
+// gradient. `backward` computes the local gradients; it must not capture input or output
+// tensors (it reads them from Backward), so the tape holds no cycles.
+template <class F>
+Tensor record(const char* name, Tensor out, std::initializer_list<Tensor> inputs, F&& backward, Site site) {
+  if (should_record(std::span<const Tensor>(inputs.begin(), inputs.size())))
+    attach_node(out, name, std::vector<Tensor>(inputs), BackwardFn(std::forward<F>(backward)), site);
+  return out;
+}
+template <class F>
+Tensor record(const char* name, Tensor out, std::vector<Tensor> inputs, F&& backward, Site site) {
+  if (should_record(inputs)) attach_node(out, name, std::move(inputs), BackwardFn(std::forward<F>(backward)), site);
+  return out;
+}
+
+// --- creation ----------------------------------------------------------------------------------
+Tensor tensor(std::initializer_list<double> values, DType dtype = f32);
+Tensor tensor(std::initializer_list<std::initializer_list<double>> rows, DType dtype = f32);
+Tensor scalar(double value, DType dtype = f32);
+Tensor zeros(const Shape& shape, DType dtype = f32);
+Tensor ones(const Shape& shape, DType dtype = f32);
+Tensor full(const Shape& shape, double value, DType dtype = f32);
+Tensor arange(std::size_t n, DType dtype = f32);
+Tensor zeros_like(const Tensor& t);
+Tensor ones_like(const Tensor& t);
+Tensor randn(const Shape& shape, DType dtype = f32);  // standard normal
+Tensor rand(const Shape& shape, DType dtype = f32);   // uniform on [0, 1)
+
+// --- implementation of the small inline members -------------------------------------------------
+template <class T>
+const xt::xarray<T>& Tensor::value() const {
+  if (!impl_) throw Error("value: the tensor is undefined");
+  if (auto* a = std::get_if<xt::xarray<T>>(&impl_->value)) return *a;
+  throw Error("value<{}>: the tensor is {}", dtype_name(dtype_of<T>()), dtype_name(dtype()));
+}
+template <class T>
+xt::xarray<T>& Tensor::mutable_value() {
+  return const_cast<xt::xarray<T>&>(value<T>());
+}
+
+}  // namespace xgrad

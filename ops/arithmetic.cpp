@@ -1,0 +1,114 @@
+// Elementwise arithmetic: each op computes its value and records its local gradient beside it.
+#include "arithmetic.hpp"
+
+#include <functional>
+
+#include "../autograd/kinks.hpp"
+#include "broadcast.hpp"
+
+namespace xgrad {
+
+namespace {
+// out = f(a, b) with broadcasting, in the dtype of a and b.
+template <class F>
+Tensor elementwise(const char* op, const Tensor& a, const Tensor& b, F f) {
+  return detail::visit2(op, a, b, [&](const auto& x, const auto& y) {
+    using T = typename std::decay_t<decltype(x)>::value_type;
+    return Tensor(detail::map2<T>(op, x, y, f));
+  });
+}
+Tensor constant_like(const Tensor& t, double v) { return scalar(v, t.dtype()); }
+}  // namespace
+
+// z = a + b;   dz/da = 1,  dz/db = 1
+Tensor add(const Tensor& a, const Tensor& b, Site site) {
+  return record("add", elementwise("add", a, b, std::plus<>()), {a, b}, [](Backward& g) {
+    g.dx[0] = g.dy;
+    g.dx[1] = g.dy;
+  }, site);
+}
+
+// z = a - b;   dz/da = 1,  dz/db = -1
+Tensor sub(const Tensor& a, const Tensor& b, Site site) {
+  return record("sub", elementwise("sub", a, b, std::minus<>()), {a, b}, [](Backward& g) {
+    g.dx[0] = g.dy;
+    if (g.needs(1)) g.dx[1] = -g.dy;
+  }, site);
+}
+
+// z = a * b;   dz/da = b,  dz/db = a
+Tensor mul(const Tensor& a, const Tensor& b, Site site) {
+  return record("mul", elementwise("mul", a, b, std::multiplies<>()), {a, b}, [](Backward& g) {
+    if (g.needs(0)) g.dx[0] = g.dy * g.x[1];
+    if (g.needs(1)) g.dx[1] = g.dy * g.x[0];
+  }, site);
+}
+
+// z = a / b;   dz/da = 1/b,  dz/db = -a/b^2 = -z/b
+Tensor div(const Tensor& a, const Tensor& b, Site site) {
+  return record("div", elementwise("div", a, b, std::divides<>()), {a, b}, [](Backward& g) {
+    if (g.needs(0)) g.dx[0] = g.dy / g.x[1];
+    if (g.needs(1)) g.dx[1] = -g.dy * g.y / g.x[1];
+  }, site);
+}
+
+// z = -a;   dz/da = -1
+Tensor neg(const Tensor& a, Site site) {
+  Tensor z = detail::visit("neg", a, [](const auto& x) { return Tensor(std::decay_t<decltype(x)>(-x)); });
+  return record("neg", z, {a}, [](Backward& g) { g.dx[0] = -g.dy; }, site);
+}
+
+// z = max(a, b): the max gate routes the gradient to the larger input; a tie splits it in half.
+Tensor maximum(const Tensor& a, const Tensor& b, Site site) {
+  if (kinks::recording()) kinks::note(gt(a, b) - lt(a, b));
+  auto larger = [](auto p, auto q) { return p > q ? p : q; };
+  return record("maximum", elementwise("maximum", a, b, larger), {a, b}, [](Backward& g) {
+    const Tensor a_wins = gt(g.x[0], g.x[1]) + 0.5 * eq(g.x[0], g.x[1]);
+    if (g.needs(0)) g.dx[0] = g.dy * a_wins;
+    if (g.needs(1)) g.dx[1] = g.dy * (1.0 - a_wins);
+  }, site);
+}
+
+// z = min(a, b): the gradient goes to the smaller input; a tie splits it in half.
+Tensor minimum(const Tensor& a, const Tensor& b, Site site) {
+  if (kinks::recording()) kinks::note(gt(a, b) - lt(a, b));
+  auto smaller = [](auto p, auto q) { return p < q ? p : q; };
+  return record("minimum", elementwise("minimum", a, b, smaller), {a, b}, [](Backward& g) {
+    const Tensor a_wins = lt(g.x[0], g.x[1]) + 0.5 * eq(g.x[0], g.x[1]);
+    if (g.needs(0)) g.dx[0] = g.dy * a_wins;
+    if (g.needs(1)) g.dx[1] = g.dy * (1.0 - a_wins);
+  }, site);
+}
+
+Tensor maximum(const Tensor& a, double b, Site site) { return maximum(a, constant_like(a, b), site); }
+Tensor minimum(const Tensor& a, double b, Site site) { return minimum(a, constant_like(a, b), site); }
+
+Tensor gt(const Tensor& a, const Tensor& b) {
+  return elementwise("gt", a, b, [](auto p, auto q) { return decltype(p)(p > q); });
+}
+Tensor lt(const Tensor& a, const Tensor& b) {
+  return elementwise("lt", a, b, [](auto p, auto q) { return decltype(p)(p < q); });
+}
+Tensor eq(const Tensor& a, const Tensor& b) {
+  return elementwise("eq", a, b, [](auto p, auto q) { return decltype(p)(p == q); });
+}
+
+Tensor operator+(Here a, const Tensor& b) { return add(a.t, b, a.site); }
+Tensor operator-(Here a, const Tensor& b) { return sub(a.t, b, a.site); }
+Tensor operator*(Here a, const Tensor& b) { return mul(a.t, b, a.site); }
+Tensor operator/(Here a, const Tensor& b) { return div(a.t, b, a.site); }
+Tensor operator-(Here a) { return neg(a.t, a.site); }
+Tensor operator+(Here a, double b) { return add(a.t, constant_like(a.t, b), a.site); }
+Tensor operator-(Here a, double b) { return sub(a.t, constant_like(a.t, b), a.site); }
+Tensor operator*(Here a, double b) { return mul(a.t, constant_like(a.t, b), a.site); }
+Tensor operator/(Here a, double b) { return div(a.t, constant_like(a.t, b), a.site); }
+Tensor operator+(double a, Here b) { return add(constant_like(b.t, a), b.t, b.site); }
+Tensor operator-(double a, Here b) { return sub(constant_like(b.t, a), b.t, b.site); }
+Tensor operator*(double a, Here b) { return mul(constant_like(b.t, a), b.t, b.site); }
+Tensor operator/(double a, Here b) { return div(constant_like(b.t, a), b.t, b.site); }
+Tensor operator>(const Tensor& a, double b) { return gt(a, constant_like(a, b)); }
+Tensor operator<(const Tensor& a, double b) { return lt(a, constant_like(a, b)); }
+Tensor operator>(const Tensor& a, const Tensor& b) { return gt(a, b); }
+Tensor operator<(const Tensor& a, const Tensor& b) { return lt(a, b); }
+
+}  // namespace xgrad

@@ -1,0 +1,89 @@
+// Elementwise functions: y = f(x) and dx = f'(x) * dy, side by side.
+// Transcendentals go through xtensor's xsimd kernels (6-35x faster than libm loops).
+#include "elementwise.hpp"
+
+#include <cmath>
+
+#include <xtensor/xmath.hpp>
+
+#include "../autograd/dispatch.hpp"
+#include "../autograd/kinks.hpp"
+#include "arithmetic.hpp"
+
+namespace xgrad {
+
+namespace {
+// y = f(x) for an xtensor expression builder f, in x's dtype.
+template <class F>
+Tensor map(const char* op, const Tensor& x, F f) {
+  return detail::visit(op, x, [&](const auto& a) {
+    using Array = std::decay_t<decltype(a)>;
+    return Tensor(Array(f(a)));
+  });
+}
+}  // namespace
+
+// y = e^x;   dy/dx = e^x = y
+Tensor exp(const Tensor& x, Site site) {
+  return record("exp", map("exp", x, [](const auto& a) { return xt::exp(a); }), {x},
+                [](Backward& g) { g.dx[0] = g.dy * g.y; }, site);
+}
+
+// y = ln x;   dy/dx = 1/x
+Tensor log(const Tensor& x, Site site) {
+  return record("log", map("log", x, [](const auto& a) { return xt::log(a); }), {x},
+                [](Backward& g) { g.dx[0] = g.dy / g.x[0]; }, site);
+}
+
+// y = sqrt(x);   dy/dx = 1 / (2 sqrt(x)) = 0.5 / y
+Tensor sqrt(const Tensor& x, Site site) {
+  return record("sqrt", map("sqrt", x, [](const auto& a) { return xt::sqrt(a); }), {x},
+                [](Backward& g) { g.dx[0] = g.dy * 0.5 / g.y; }, site);
+}
+
+// y = |x|;   dy/dx = sign(x), and 0 at x = 0
+Tensor abs(const Tensor& x, Site site) {
+  if (kinks::recording()) kinks::note(sign(x));
+  return record("abs", map("abs", x, [](const auto& a) { return xt::abs(a); }), {x},
+                [](Backward& g) { g.dx[0] = g.dy * sign(g.x[0]); }, site);
+}
+
+// y = x^p;   dy/dx = p x^(p-1)
+Tensor pow(const Tensor& x, double p, Site site) {
+  Tensor y = map("pow", x, [p](const auto& a) {
+    using T = typename std::decay_t<decltype(a)>::value_type;
+    return p == 2 ? xt::xarray<T>(xt::square(a)) : xt::xarray<T>(xt::pow(a, static_cast<T>(p)));
+  });
+  return record("pow", y, {x}, [p](Backward& g) { g.dx[0] = g.dy * (p * pow(g.x[0], p - 1)); }, site);
+}
+
+// y = tanh x;   dy/dx = 1 - tanh^2 x = 1 - y^2
+Tensor tanh(const Tensor& x, Site site) {
+  return record("tanh", map("tanh", x, [](const auto& a) { return xt::tanh(a); }), {x},
+                [](Backward& g) { g.dx[0] = g.dy * (1.0 - g.y * g.y); }, site);
+}
+
+// y = 1 / (1 + e^-x);   dy/dx = y (1 - y)
+Tensor sigmoid(const Tensor& x, Site site) {
+  Tensor y = map("sigmoid", x, [](const auto& a) {
+    using T = typename std::decay_t<decltype(a)>::value_type;
+    return T(1) / (T(1) + xt::exp(-a));
+  });
+  return record("sigmoid", y, {x}, [](Backward& g) { g.dx[0] = g.dy * g.y * (1.0 - g.y); }, site);
+}
+
+// y = max(x, 0);   dy/dx = 1 for x > 0, else 0 (also at x = 0, as in PyTorch)
+Tensor relu(const Tensor& x, Site site) {
+  if (kinks::recording()) kinks::note(sign(x));
+  Tensor y = map("relu", x, [](const auto& a) {
+    using T = typename std::decay_t<decltype(a)>::value_type;
+    return xt::maximum(a, T(0));
+  });
+  return record("relu", y, {x}, [](Backward& g) { g.dx[0] = g.dy * (g.x[0] > 0.0); }, site);
+}
+
+Tensor sign(const Tensor& x) {
+  return map("sign", x, [](const auto& a) { return xt::sign(a); });
+}
+
+}  // namespace xgrad

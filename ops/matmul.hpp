@@ -1,0 +1,16 @@
+#pragma once
+// Matrix products through BLAS (OpenBLAS sgemm/dgemm).
+#include "../autograd/tensor.hpp"
+
+namespace xgrad {
+
+// [M,K] x [K,N] -> [M,N];  batched [B,M,K] x [B,K,N] -> [B,M,N];  [B,M,K] x [K,N] -> [B,M,N].
+Tensor matmul(const Tensor& a, const Tensor& b, Site site = Site::current());
+
+namespace detail {
+// op(a) x op(b), where op transposes the last two axes when the flag is set. BLAS reads the
+// transpose through its flags, so no transposed copy is made. Not recorded on the tape.
+Tensor gemm(const Tensor& a, bool transpose_a, const Tensor& b, bool transpose_b);
+}  // namespace detail
+
+}  // namespace xgrad

@@ -1,0 +1,24 @@
+#pragma once
+// Reductions (sum, mean, max, min) and their duals: expand (broadcast_to), whose gradient is a
+// sum, and sum_to, whose gradient is an expand. The engine uses sum_to to bring a broadcast
+// gradient back to its input's shape.
+#include "../autograd/tensor.hpp"
+
+namespace xgrad {
+
+Tensor sum(const Tensor& x, Site site = Site::current());  // all elements, a 0-d tensor
+Tensor sum(const Tensor& x, long axis, bool keepdim = false, Site site = Site::current());
+Tensor mean(const Tensor& x, Site site = Site::current());
+Tensor mean(const Tensor& x, long axis, bool keepdim = false, Site site = Site::current());
+// The largest element along an axis; the gradient goes to the first position holding it.
+Tensor max(const Tensor& x, long axis, bool keepdim = false, Site site = Site::current());
+Tensor max(const Tensor& x, Site site = Site::current());
+Tensor min(const Tensor& x, long axis, bool keepdim = false, Site site = Site::current());
+Tensor min(const Tensor& x, Site site = Site::current());
+// Position along `axis` of the largest element of each line (not differentiable), row-major.
+std::vector<std::size_t> argmax(const Tensor& x, long axis);
+
+Tensor expand(const Tensor& x, const Shape& shape, Site site = Site::current());
+Tensor sum_to(const Tensor& x, const Shape& shape, Site site = Site::current());
+
+}  // namespace xgrad

@@ -1,0 +1,62 @@
+// softmax:      y_i = e^(x_i - m) / sum_j e^(x_j - m)       dx = y * (dy - sum(dy * y))
+// log_softmax:  y_i = x_i - m - log sum_j e^(x_j - m)       dx = dy - e^y * sum(dy)
+// (m = max_j x_j changes nothing mathematically and keeps every exponent <= 0.)
+#include "softmax.hpp"
+
+#include <cmath>
+
+#include "../autograd/dispatch.hpp"
+#include "arithmetic.hpp"
+#include "elementwise.hpp"
+#include "reduce.hpp"
+
+namespace xgrad {
+
+namespace {
+// Applies the stable (log-)softmax to every line of x along axis, x seen as [outer, n, inner].
+Tensor softmax_kernel(const char* op, const Tensor& x, long axis, bool take_log) {
+  const Shape s = x.shape();
+  const std::size_t a = detail::normalize_axis(op, axis, s.size(), s);
+  std::size_t outer = 1, inner = 1;
+  for (std::size_t d = 0; d < s.size(); ++d) {
+    if (d < a) outer *= s[d];
+    if (d > a) inner *= s[d];
+  }
+  const std::size_t n = s[a];
+  return detail::visit(op, x, [&](const auto& in) {
+    using Array = std::decay_t<decltype(in)>;
+    using T = typename Array::value_type;
+    Array out = Array::from_shape(in.shape());
+    for (std::size_t o = 0; o < outer; ++o)
+      for (std::size_t i = 0; i < inner; ++i) {
+        const T* src = in.data() + o * n * inner + i;
+        T* dst = out.data() + o * n * inner + i;
+        T m = src[0];
+        for (std::size_t k = 1; k < n; ++k) m = std::max(m, src[k * inner]);
+        T total = 0;
+        for (std::size_t k = 0; k < n; ++k) total += std::exp(src[k * inner] - m);
+        if (take_log) {
+          const T log_total = std::log(total);
+          for (std::size_t k = 0; k < n; ++k) dst[k * inner] = src[k * inner] - m - log_total;
+        } else {
+          for (std::size_t k = 0; k < n; ++k) dst[k * inner] = std::exp(src[k * inner] - m) / total;
+        }
+      }
+    return Tensor(std::move(out));
+  });
+}
+}  // namespace
+
+Tensor softmax(const Tensor& x, long axis, Site site) {
+  return record("softmax", softmax_kernel("softmax", x, axis, false), {x}, [axis](Backward& g) {
+    g.dx[0] = g.y * (g.dy - sum(g.dy * g.y, axis, true));
+  }, site);
+}
+
+Tensor log_softmax(const Tensor& x, long axis, Site site) {
+  return record("log_softmax", softmax_kernel("log_softmax", x, axis, true), {x}, [axis](Backward& g) {
+    g.dx[0] = g.dy - exp(g.y) * sum(g.dy, axis, true);
+  }, site);
+}
+
+}  // namespace xgrad
