@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what xgrad needs from Debian 12's packages, skipping the apt run when all are present.
+# Extra package names given as arguments are installed too (e.g. libtorch-dev for bench/).
+set -euo pipefail
+packages=(g++ cmake ninja-build ccache pkg-config
+          libxtensor-dev libxtensor-blas-dev libxsimd-dev xtl-dev libopenblas-dev
+          doctest-dev libfmt-dev zlib1g-dev "$@")
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
