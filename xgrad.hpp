@@ -2,6 +2,8 @@
 // xgrad: a define-by-run reverse-mode autograd for C++20.
 //   autograd/  the Tensor handle, the tape and backward(), gradcheck
 //   ops/       the differentiable primitives, one family per file
+//   nn/        modules (layers) composed from ops, initialization, checkpoints
+//   optim/     optimizers, learning-rate schedules, gradient clipping
 #include "autograd/dtype.hpp"
 #include "autograd/error.hpp"
 #include "autograd/gradcheck.hpp"
@@ -9,10 +11,35 @@
 #include "autograd/random.hpp"
 #include "autograd/tensor.hpp"
 #include "ops/arithmetic.hpp"
+#include "ops/conv.hpp"
+#include "ops/dropout.hpp"
 #include "ops/elementwise.hpp"
+#include "ops/gather.hpp"
+#include "ops/loss.hpp"
 #include "ops/matmul.hpp"
+#include "ops/normalization.hpp"
+#include "ops/pool.hpp"
 #include "ops/reduce.hpp"
+#include "ops/regularization.hpp"
 #include "ops/shape.hpp"
+#include "ops/size2.hpp"
 #include "ops/softmax.hpp"
+#include "nn/activation.hpp"
+#include "nn/batchnorm.hpp"
+#include "nn/conv.hpp"
+#include "nn/dropout.hpp"
+#include "nn/init.hpp"
+#include "nn/linear.hpp"
+#include "nn/maxout.hpp"
+#include "nn/module.hpp"
+#include "nn/pooling.hpp"
+#include "nn/sequential.hpp"
+#include "optim/adagrad.hpp"
+#include "optim/adam.hpp"
+#include "optim/clip.hpp"
+#include "optim/optimizer.hpp"
+#include "optim/rmsprop.hpp"
+#include "optim/schedule.hpp"
+#include "optim/sgd.hpp"
 
 namespace xg = xgrad;

@@ -4,6 +4,8 @@
 #include <cblas.h>
 
 #include "../autograd/dispatch.hpp"
+#include "arithmetic.hpp"
+#include "reduce.hpp"
 #include "shape.hpp"
 
 namespace xgrad {
@@ -59,6 +61,33 @@ Tensor matmul(const Tensor& a, const Tensor& b, Site site) {
   return record("matmul", detail::gemm(a, false, b, false), {a, b}, [](Backward& g) {
     if (g.needs(0)) g.dx[0] = detail::gemm(g.dy, false, g.x[1], true);  // dA = dC B^T
     if (g.needs(1)) g.dx[1] = detail::gemm(g.x[0], true, g.dy, false);  // dB = A^T dC
+  }, site);
+}
+
+// y = x W^T (+ b);   dx = dy W,   dW = dy^T x,   db = sum of dy over the rows
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, Site site) {
+  const Shape sx = x.shape(), sw = w.shape();
+  if (sw.size() != 2 || sx.empty() || sx.back() != sw[1])
+    throw Error("linear: input {} x weight {}: expected weight [out, in] with in = {}", shape_str(sx), shape_str(sw),
+                sx.empty() ? 0 : sx.back());
+  if (b.defined() && b.shape() != Shape{sw[0]})
+    throw Error("linear: bias {} does not match weight {} (expected [{}])", shape_str(b.shape()), shape_str(sw), sw[0]);
+  if (sx.size() != 2) {  // [..., in]: one GEMM over all leading positions
+    Shape out(sx.begin(), sx.end() - 1);
+    out.push_back(sw[0]);
+    return reshape(linear(reshape(x, {x.numel() / sx.back(), sx.back()}, site), w, b, site), out, site);
+  }
+  Tensor y = detail::gemm(x, false, w, true);
+  if (b.defined()) {
+    NoGradGuard no_grad;  // the bias add is part of this node, not a node of its own
+    y = y + b;
+  }
+  std::vector<Tensor> inputs{x, w};
+  if (b.defined()) inputs.push_back(b);
+  return record("linear", y, std::move(inputs), [](Backward& g) {
+    if (g.needs(0)) g.dx[0] = detail::gemm(g.dy, false, g.x[1], false);  // dx = dy W
+    if (g.needs(1)) g.dx[1] = detail::gemm(g.dy, true, g.x[0], false);   // dW = dy^T x
+    if (g.x.size() > 2 && g.needs(2)) g.dx[2] = sum(g.dy, 0);            // db = column sums of dy
   }, site);
 }
 

@@ -1,0 +1,146 @@
+#include "module.hpp"
+
+#include <algorithm>
+
+#include "../autograd/dispatch.hpp"
+#include "../ops/arithmetic.hpp"
+
+namespace xgrad::nn {
+
+namespace {
+// While summary() runs, every Module::operator() reports here.
+struct SummaryRow {
+  std::size_t depth;
+  std::string describe, shape;
+  std::size_t params;
+};
+thread_local std::vector<SummaryRow>* summary_rows = nullptr;
+thread_local std::size_t summary_depth = 0;
+
+template <class Visit>
+void walk(const Module& m, const std::string& prefix, Visit&& visit) {
+  // Registration order: a module's own entries first, then each child's under "name.".
+  visit(m, prefix);
+  for (const auto& [name, child] : m.named_children()) walk(*child, prefix + name + ".", visit);
+}
+}  // namespace
+
+Tensor Module::operator()(const Tensor& x) {
+  if (!summary_rows) return forward(x);
+  const std::size_t row = summary_rows->size();
+  summary_rows->push_back({summary_depth, describe(), "", 0});
+  for (const auto& [name, p] : params_) summary_rows->at(row).params += p.numel();
+  ++summary_depth;
+  Tensor y = forward(x);
+  --summary_depth;
+  summary_rows->at(row).shape = shape_str(y.shape());
+  return y;
+}
+
+std::string Module::describe() const { return "Module"; }
+
+std::vector<Tensor> Module::parameters() const {
+  std::vector<Tensor> out;
+  for (auto& [name, p] : named_parameters()) out.push_back(p);
+  return out;
+}
+
+NamedTensors Module::named_parameters() const {
+  NamedTensors out;
+  walk(*this, "", [&](const Module& m, const std::string& prefix) {
+    for (const auto& [name, p] : m.params_) out.emplace_back(prefix + name, p);
+  });
+  return out;
+}
+
+NamedTensors Module::named_buffers() const {
+  NamedTensors out;
+  walk(*this, "", [&](const Module& m, const std::string& prefix) {
+    for (const auto& [name, b] : m.buffers_) out.emplace_back(prefix + name, b);
+  });
+  return out;
+}
+
+std::vector<std::shared_ptr<Module>> Module::children() const {
+  std::vector<std::shared_ptr<Module>> out;
+  for (const auto& [name, child] : children_) out.push_back(child);
+  return out;
+}
+
+std::size_t Module::parameter_count() const {
+  std::size_t n = 0;
+  for (const auto& p : parameters()) n += p.numel();
+  return n;
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& [name, child] : children_) child->train(on);
+}
+
+void Module::to(DType dtype) {
+  NoGradGuard no_grad;
+  auto convert = [dtype](const Tensor& t) {
+    if (t.dtype() == dtype) return;
+    t.impl()->value = t.to(dtype).impl()->value;  // in place: every handle to t sees the new dtype
+    t.impl()->grad = Tensor();
+  };
+  for (auto& [name, p] : named_parameters()) convert(p);
+  for (auto& [name, b] : named_buffers()) convert(b);
+}
+
+void Module::zero_grad() {
+  for (auto& p : parameters()) p.zero_grad();
+}
+
+void Module::requires_grad_(bool on) {
+  for (auto& p : parameters()) p.requires_grad_(on);
+}
+
+Tensor Module::register_parameter(const std::string& name, Tensor value) {
+  check_new_name(name);
+  value.requires_grad_();
+  params_.emplace_back(name, value);
+  return value;
+}
+
+Tensor Module::register_buffer(const std::string& name, Tensor value) {
+  check_new_name(name);
+  buffers_.emplace_back(name, value);
+  return value;
+}
+
+void Module::check_new_name(const std::string& name) const {
+  auto taken = [&](const auto& list) {
+    return std::any_of(list.begin(), list.end(), [&](const auto& entry) { return entry.first == name; });
+  };
+  if (name.empty() || name.find('.') != std::string::npos)
+    throw Error("{}: '{}' is not a valid name (non-empty, no dots)", describe(), name);
+  if (taken(params_) || taken(buffers_) || taken(children_))
+    throw Error("{}: the name '{}' is already registered", describe(), name);
+}
+
+std::string Module::summary(const Shape& input_shape, DType dtype) {
+  std::vector<SummaryRow> rows;
+  {
+    NoGradGuard no_grad;
+    summary_rows = &rows;
+    summary_depth = 0;
+    try {
+      (*this)(zeros(input_shape, dtype));
+    } catch (...) {
+      summary_rows = nullptr;
+      throw;
+    }
+    summary_rows = nullptr;
+  }
+  std::size_t width = 5;
+  for (const auto& r : rows) width = std::max(width, 2 * r.depth + r.describe.size());
+  std::string out = fmt::format("{:<{}}  {:>16}  {:>10}\n", "layer", width, "output shape", "params");
+  for (const auto& r : rows)
+    out += fmt::format("{:<{}}  {:>16}  {:>10}\n", std::string(2 * r.depth, ' ') + r.describe, width, r.shape, r.params);
+  out += fmt::format("input {}, total parameters: {}\n", shape_str(input_shape), parameter_count());
+  return out;
+}
+
+}  // namespace xgrad::nn

@@ -1,0 +1,82 @@
+#pragma once
+// xg::nn::Module: the base of every layer and model. A module owns named parameters (leaf tensors
+// that require grad), named buffers (state that is saved but not trained, like batchnorm's running
+// statistics) and named child modules, and computes forward() from ops only: no module writes a
+// backward. Writing a new module is a short class:
+//
+//   struct TwoLayer : xg::nn::Module {
+//     std::shared_ptr<xg::nn::Linear> fc1 = register_module("fc1", xg::nn::Linear(784, 100));
+//     std::shared_ptr<xg::nn::Linear> fc2 = register_module("fc2", xg::nn::Linear(100, 10));
+//     xg::Tensor forward(const xg::Tensor& x) override { return (*fc2)(xg::relu((*fc1)(x))); }
+//   };
+//
+// Copying a module copies handles: the copy shares its parameters with the original.
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../autograd/tensor.hpp"
+
+namespace xgrad::nn {
+
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+class Module {
+ public:
+  virtual ~Module() = default;
+
+  // The layer's computation. Call it through operator(), which also feeds summary().
+  virtual Tensor forward(const Tensor& x) = 0;
+  Tensor operator()(const Tensor& x);
+
+  // A short description of the layer and its settings, e.g. "Linear(in=4, out=8, bias)".
+  virtual std::string describe() const;
+
+  // Parameters of this module and all its descendants, in registration order; names are dotted
+  // paths like "features.0.weight". Parameters with requires_grad off (frozen) are included.
+  std::vector<Tensor> parameters() const;
+  NamedTensors named_parameters() const;
+  NamedTensors named_buffers() const;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_children() const { return children_; }
+  std::vector<std::shared_ptr<Module>> children() const;
+  std::size_t parameter_count() const;  // number of scalar parameters
+
+  void train(bool on = true);  // recursively
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+
+  // Converts every parameter and buffer in place, so tensor handles held elsewhere (an
+  // optimizer's parameter list) stay valid.
+  void to(DType dtype);
+  void zero_grad();
+  // Turns requires_grad off (or on) for every parameter: frozen parameters get no gradient and
+  // optimizers skip them (transfer learning).
+  void requires_grad_(bool on);
+
+  // One line per module: name, description, output shape for an input of `input_shape`, and
+  // parameter count; computed by running forward on zeros under NoGradGuard.
+  std::string summary(const Shape& input_shape, DType dtype = f32);
+
+ protected:
+  Tensor register_parameter(const std::string& name, Tensor value);  // marks it requires_grad
+  Tensor register_buffer(const std::string& name, Tensor value);
+  template <class M>
+  std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
+    check_new_name(name);
+    children_.emplace_back(name, module);
+    return module;
+  }
+  template <class M>
+  std::shared_ptr<M> register_module(const std::string& name, M module) {
+    return register_module(name, std::make_shared<M>(std::move(module)));
+  }
+
+ private:
+  void check_new_name(const std::string& name) const;
+  NamedTensors params_, buffers_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  bool training_ = true;
+};
+
+}  // namespace xgrad::nn
