@@ -7,10 +7,12 @@
 // reduces broadcast gradients back to the input's shape, and frees the graph afterwards.
 #include "engine.hpp"
 
+#include <algorithm>
 #include <atomic>
 
 #include "../ops/arithmetic.hpp"
 #include "../ops/reduce.hpp"
+#include "dispatch.hpp"
 
 namespace xgrad {
 
@@ -33,8 +35,11 @@ void accumulate(TensorImpl& x, Tensor g, const TensorImpl& node) {
   if (g.dtype() != x_dtype)
     throw Error("backward of {}: gradient is {} but the input is {}", where(node), dtype_name(g.dtype()),
                 dtype_name(x_dtype));
-  const Shape x_shape = std::visit([](const auto& a) { return Shape(a.shape().begin(), a.shape().end()); }, x.value);
-  if (g.shape() != x_shape) g = sum_to(g, x_shape);
+  // Compared in place: building two Shape vectors for every input of every node is a measurable
+  // part of backward on small tensors, and the shapes almost always match.
+  const bool same_shape = std::visit(
+      [](const auto& a, const auto& b) { return std::ranges::equal(a.shape(), b.shape()); }, x.value, g.impl()->value);
+  if (!same_shape) g = sum_to(g, std::visit([](const auto& a) { return detail::to_shape(a.shape()); }, x.value));
   if (!x.grad.defined())
     x.grad = x.op ? std::move(g) : owned(std::move(g));
   else
@@ -94,6 +99,7 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const {
   NoGradGuard no_grad;  // the backward pass itself is not recorded
   impl_->grad = impl_->grad.defined() ? impl_->grad + seed : owned(seed);
 
+  std::vector<Tensor> dx;
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     TensorImpl& node = **it;
     if (!node.op) continue;  // a leaf: its grad is final
@@ -104,7 +110,7 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const {
     Tensor dy = node.grad;
     if (!node.retains_grad) node.grad = Tensor();  // intermediate gradients are not kept
     if (dy.defined()) {
-      std::vector<Tensor> dx(node.inputs.size());
+      dx.assign(node.inputs.size(), Tensor());  // one buffer for all nodes: no allocation per node
       const Tensor y(*it);
       Backward step{y, dy, node.inputs, dx};
       try {

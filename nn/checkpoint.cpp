@@ -175,13 +175,17 @@ class Reader {
     if (e.dtype == "I32")
       return doubles([&](std::size_t i) { return double(static_cast<std::int32_t>(load_le<std::uint32_t>(p + 4 * i))); });
     if (e.dtype == "I64" || e.dtype == "U64") {
-      constexpr double exact = 9007199254740992.0;  // 2^53: larger integers do not all fit a double
+      constexpr std::uint64_t exact = std::uint64_t(1) << 53;  // larger integers do not all fit a double
+      const bool is_signed = e.dtype == "I64";
       return doubles([&](std::size_t i) {
         const auto bits = load_le<std::uint64_t>(p + 8 * i);
-        const double v = e.dtype == "I64" ? double(static_cast<std::int64_t>(bits)) : double(bits);
-        if (std::abs(v) > exact)
+        const auto as_signed = static_cast<std::int64_t>(bits);
+        const std::uint64_t magnitude =
+            is_signed && as_signed < 0 ? std::uint64_t(0) - bits : bits;  // |x| without overflow
+        const double v = is_signed ? double(as_signed) : double(bits);
+        if (magnitude > exact)
           fail("tensor '{}' ({}) holds {} at flat index {}, which a double cannot hold exactly", e.name, e.dtype,
-               e.dtype == "I64" ? fmt::format("{}", static_cast<std::int64_t>(bits)) : fmt::format("{}", bits), i);
+               is_signed ? fmt::format("{}", as_signed) : fmt::format("{}", bits), i);
         return v;
       });
     }

@@ -58,6 +58,26 @@ xt::xarray<R> map2(const char* op, const xt::xarray<T>& a, const xt::xarray<T>& 
     for (std::size_t i = 0, n = a.size(); i < n; ++i) po[i] = f(pa[i], pb[i]);
     return out;
   }
+  // One operand is a single element (x * 2.0 makes a 0-d constant) of no higher rank than the
+  // other: the result has the other's shape. Handled here because it is the most common broadcast
+  // and the general path below allocates five shape/stride vectors, which for a small tensor
+  // cost more than the arithmetic.
+  if (b.size() == 1 && b.dimension() <= a.dimension()) {
+    xt::xarray<R> out = xt::xarray<R>::from_shape(a.shape());
+    const T* pa = a.data();
+    const T s = b.data()[0];
+    R* po = out.data();
+    for (std::size_t i = 0, n = a.size(); i < n; ++i) po[i] = f(pa[i], s);
+    return out;
+  }
+  if (a.size() == 1 && a.dimension() <= b.dimension()) {
+    xt::xarray<R> out = xt::xarray<R>::from_shape(b.shape());
+    const T s = a.data()[0];
+    const T* pb = b.data();
+    R* po = out.data();
+    for (std::size_t i = 0, n = b.size(); i < n; ++i) po[i] = f(s, pb[i]);
+    return out;
+  }
   const Shape shape = broadcast_shapes(op, to_shape(a.shape()), to_shape(b.shape()));
   const Strides sa = broadcast_strides(to_shape(a.shape()), shape), sb = broadcast_strides(to_shape(b.shape()), shape);
   xt::xarray<R> out = xt::xarray<R>::from_shape(shape);

@@ -1,0 +1,73 @@
+// DataLoader: epoch orders, batch assembly and the range interface.
+#include "dataloader.hpp"
+
+#include <cstring>
+
+namespace xgrad::data {
+
+DataLoader::DataLoader(const Dataset& dataset, LoaderOptions options, BatchTransform transform)
+    : dataset_(&dataset), options_(options), transform_(std::move(transform)) {
+  if (options_.batch_size == 0) throw Error("DataLoader: batch_size must be at least 1");
+}
+
+std::size_t DataLoader::size() const {
+  const std::size_t n = dataset_->size(), b = options_.batch_size;
+  return options_.drop_last ? n / b : (n + b - 1) / b;
+}
+
+std::vector<std::size_t> DataLoader::order(std::uint64_t epoch) const {
+  if (options_.shuffle) return permutation(dataset_->size(), options_.seed, epoch);
+  std::vector<std::size_t> identity(dataset_->size());
+  for (std::size_t i = 0; i < identity.size(); ++i) identity[i] = i;
+  return identity;
+}
+
+Batch DataLoader::batch(const std::vector<std::size_t>& order, std::size_t i) const {
+  const std::size_t b = options_.batch_size, begin = i * b;
+  if (begin >= order.size()) throw Error("DataLoader: batch {} is past the end ({} examples)", i, order.size());
+  const std::size_t count = std::min(b, order.size() - begin), n = dataset_->example_numel();
+  Shape shape = dataset_->example_shape();
+  shape.insert(shape.begin(), count);
+  xt::xarray<float> images = xt::xarray<float>::from_shape(shape);
+  Batch out;
+  out.labels.resize(count);
+  out.indices.assign(order.begin() + static_cast<std::ptrdiff_t>(begin),
+                     order.begin() + static_cast<std::ptrdiff_t>(begin + count));
+  for (std::size_t j = 0; j < count; ++j) {
+    const std::size_t k = out.indices[j];
+    std::memcpy(images.data() + j * n, dataset_->data(k), n * sizeof(float));
+    out.labels[j] = dataset_->labels()[k];
+  }
+  out.images = Tensor(std::move(images));
+  if (transform_) transform_(out);
+  return out;
+}
+
+DataLoader::Iterator DataLoader::begin() {
+  Iterator it;
+  it.state_ = std::make_shared<Iterator::State>();
+  it.state_->loader = this;
+  it.state_->order = order(epoch_++);
+  it.state_->batches = size();
+  return it;
+}
+
+Batch& DataLoader::Iterator::operator*() const {
+  if (!state_ || state_->next >= state_->batches) throw Error("DataLoader: dereferencing the end of an epoch");
+  if (!state_->ready) {
+    state_->batch = state_->loader->batch(state_->order, state_->next);
+    state_->ready = true;
+  }
+  return state_->batch;
+}
+
+DataLoader::Iterator& DataLoader::Iterator::operator++() {
+  if (state_) {
+    ++state_->next;
+    state_->ready = false;
+    state_->batch = {};
+  }
+  return *this;
+}
+
+}  // namespace xgrad::data

@@ -1,0 +1,125 @@
+#include "solver.hpp"
+
+#include <cmath>
+
+#include "progress.hpp"
+
+namespace trainer {
+
+namespace {
+xg::Tensor copy_of(const xg::Tensor& t) { return t.detach(); }
+
+double norm(const xg::Tensor& t) {
+  xg::NoGradGuard no_grad;
+  return std::sqrt(xg::sum(t * t).item());
+}
+}  // namespace
+
+Solver::Solver(xg::nn::Module& model, xg::optim::Optimizer& optimizer, const xg::data::Dataset& train,
+               const xg::data::Dataset& validation, SolverOptions options)
+    : model_(model), optimizer_(optimizer), train_(train), validation_(validation), options_(options) {}
+
+xg::Tensor Solver::loss(const xg::Tensor& scores, const std::vector<std::int64_t>& labels) const {
+  xg::Tensor data_loss =
+      options_.loss == "svm" ? xg::svm_loss(scores, labels) : xg::cross_entropy(scores, labels);
+  if (options_.reg == 0) return data_loss;
+  std::vector<xg::Tensor> weights;  // the notes regularize weights, not biases
+  for (auto& [name, p] : model_.named_parameters())
+    if (name.ends_with("weight") && p.dim() >= 2) weights.push_back(p);
+  return data_loss + xg::l2_penalty(weights, /*half=*/true) * options_.reg;
+}
+
+double Solver::accuracy(const xg::data::Dataset& data, std::size_t max_samples) {
+  const bool was_training = model_.is_training();
+  model_.eval();
+  xg::NoGradGuard no_grad;
+  const std::size_t n = max_samples && max_samples < data.size() ? max_samples : data.size();
+  const xg::data::Dataset part = n < data.size() ? data.subset(0, n) : data;
+  xg::data::DataLoader loader(part, {.batch_size = 500, .shuffle = false});
+  std::size_t correct = 0;
+  for (auto& batch : loader) {
+    const auto predicted = xg::argmax(model_(batch.images), 1);
+    for (std::size_t i = 0; i < predicted.size(); ++i) correct += std::int64_t(predicted[i]) == batch.labels[i];
+  }
+  model_.train(was_training);
+  return n ? double(correct) / double(n) : 0.0;
+}
+
+void Solver::train() {
+  xg::data::BatchTransform augment;
+  if (options_.augment)
+    augment = [](xg::data::Batch& b) {
+      xg::data::random_horizontal_flip(b.images.mutable_value<float>());
+      xg::data::random_crop(b.images.mutable_value<float>(), 2);
+    };
+  xg::data::DataLoader loader(train_, {.batch_size = options_.batch_size, .shuffle = true, .seed = options_.seed},
+                              augment);
+  const auto named = model_.named_parameters();
+  for (std::size_t epoch = start_epoch; epoch < options_.epochs; ++epoch) {
+    model_.train();
+    loader.set_epoch(epoch);
+    Progress progress(epoch + 1, options_.epochs, loader.size());
+    EpochRecord record;
+    record.epoch = epoch + 1;
+    record.lr = optimizer_.lr(0);
+    double loss_sum = 0;
+    std::size_t seen = 0, correct = 0, batch_index = 0;
+    for (auto& batch : loader) {
+      optimizer_.zero_grad();
+      const xg::Tensor scores = model_(batch.images);
+      const xg::Tensor l = loss(scores, batch.labels);
+      l.backward();
+      // The update/weight ratio, measured on the first batch of each epoch.
+      std::vector<xg::Tensor> before;
+      if (batch_index == 0)
+        for (auto& [name, p] : named) before.push_back(copy_of(p));
+      optimizer_.step();
+      if (batch_index == 0)
+        for (std::size_t i = 0; i < named.size(); ++i) {
+          const double w = norm(before[i]);
+          if (w > 0) record.update_ratio[named[i].first] = norm(named[i].second - before[i]) / w;
+        }
+      const double value = l.item();
+      loss_history.push_back(value);
+      loss_sum += value * double(batch.size());
+      const auto predicted = xg::argmax(scores, 1);
+      for (std::size_t i = 0; i < predicted.size(); ++i) correct += std::int64_t(predicted[i]) == batch.labels[i];
+      seen += batch.size();
+      ++batch_index;
+      progress.update(batch_index, loss_sum / double(seen), double(correct) / double(seen), seen);
+    }
+    progress.finish();
+    record.loss = loss_sum / double(std::max<std::size_t>(seen, 1));
+    record.seconds = progress.elapsed();
+    record.train_acc = accuracy(train_, options_.accuracy_samples);
+    record.val_acc = validation_.empty() ? 0.0 : accuracy(validation_);
+    if (record.val_acc > best_val_acc) {
+      best_val_acc = record.val_acc;
+      best_params.clear();
+      for (auto& [name, p] : model_.named_parameters()) best_params.emplace_back(name, copy_of(p));
+      for (auto& [name, b] : model_.named_buffers()) best_params.emplace_back(name, copy_of(b));
+    }
+    if (options_.verbose) {
+      double max_ratio = 0;
+      for (auto& [name, r] : record.update_ratio) max_ratio = std::max(max_ratio, r);
+      fmt::print("epoch {}/{}  loss {:.4f}  train acc {:.2f}%  val acc {:.2f}%  lr {:.3g}  update/weight <= {:.1e}  "
+                 "{:.1f} s ({:.0f} img/s)\n",
+                 record.epoch, options_.epochs, record.loss, 100 * record.train_acc, 100 * record.val_acc, record.lr,
+                 max_ratio, record.seconds, double(seen) / record.seconds);
+      std::fflush(stdout);
+    }
+    epochs.push_back(record);
+    if (on_epoch_end) on_epoch_end(record);
+  }
+}
+
+void Solver::restore_best() {
+  if (best_params.empty()) return;
+  xg::NoGradGuard no_grad;
+  auto current = model_.named_parameters();
+  for (auto& b : model_.named_buffers()) current.push_back(b);
+  for (std::size_t i = 0; i < current.size() && i < best_params.size(); ++i)
+    current[i].second.impl()->value = best_params[i].second.impl()->value;
+}
+
+}  // namespace trainer

@@ -1,0 +1,55 @@
+// pick as a raw loop; its gradient scatters dy back to the picked positions.
+#include "gather.hpp"
+
+#include <cmath>
+
+#include "../autograd/dispatch.hpp"
+
+namespace xgrad {
+
+// y[i] = x[i, k_i];   dy/dx[i, j] = 1 if j == k_i, else 0
+Tensor pick(const Tensor& x, const std::vector<std::int64_t>& indices, Site site) {
+  if (!x.defined()) throw Error("pick: the input is undefined");
+  const Shape s = x.shape();
+  if (s.size() != 2) throw Error("pick: input {} is not 2-D [N,C]", shape_str(s));
+  if (indices.size() != s[0])
+    throw Error("pick: {} indices for input {} with {} rows", indices.size(), shape_str(s), s[0]);
+  for (std::size_t i = 0; i < indices.size(); ++i)
+    if (indices[i] < 0 || static_cast<std::size_t>(indices[i]) >= s[1])
+      throw Error("pick: index {} at position {} is out of range for input {} ({} columns)", indices[i], i,
+                  shape_str(s), s[1]);
+  const std::size_t cols = s[1];
+  Tensor y = detail::visit("pick", x, [&](const auto& a) {
+    using T = typename std::decay_t<decltype(a)>::value_type;
+    xt::xarray<T> out = xt::xarray<T>::from_shape({s[0]});
+    for (std::size_t i = 0; i < s[0]; ++i) out.data()[i] = a.data()[i * cols + std::size_t(indices[i])];
+    return Tensor(std::move(out));
+  });
+  return record("pick", y, {x}, [indices, cols](Backward& g) {
+    g.dx[0] = detail::visit("pick", g.dy, [&](const auto& d) {
+      using T = typename std::decay_t<decltype(d)>::value_type;
+      xt::xarray<T> dx = xt::zeros<T>({indices.size(), cols});
+      for (std::size_t i = 0; i < indices.size(); ++i) dx.data()[i * cols + std::size_t(indices[i])] += d.data()[i];
+      return Tensor(std::move(dx));
+    });
+  }, site);
+}
+
+std::vector<std::int64_t> class_indices(const char* op, const Tensor& labels) {
+  if (!labels.defined()) throw Error("{}: the labels are undefined", op);
+  if (labels.dim() != 1)
+    throw Error("{}: labels {} must be 1-D, one class index per row", op, shape_str(labels.shape()));
+  return detail::visit(op, labels, [&](const auto& a) {
+    std::vector<std::int64_t> out(a.size());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      const double v = static_cast<double>(a.data()[i]);
+      if (!(std::floor(v) == v) || std::abs(v) > 9.0e15)
+        throw Error("{}: label {} at position {} of labels {} is not a class index (a whole number)", op, v, i,
+                    shape_str(labels.shape()));
+      out[i] = static_cast<std::int64_t>(v);
+    }
+    return out;
+  });
+}
+
+}  // namespace xgrad
