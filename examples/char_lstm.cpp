@@ -1,24 +1,27 @@
-// A character-level LSTM language model (Karpathy's char-rnn) on a real text that every Debian
-// system has: the GNU GPL version 3 in /usr/share/common-licenses (package base-files).
+// A character-level LSTM language model (Karpathy's char-rnn) on real text that every Debian
+// system has: the license texts in /usr/share/common-licenses (package base-files: the GPL, LGPL,
+// GFDL, Apache, Artistic, BSD, CC0 and MPL texts, ~250 KB of English).
 //
 //   Embedding(V, 32) -> LSTM(32, 256) -> Linear(256, V),  trained to predict the next character
 //   with cross-entropy over windows of 64 characters (backpropagation through time over the
 //   unrolled tape), Adam, gradients clipped to norm 5.
 //
-// Prints the loss per epoch in nats per character, on the training text and on the held-out last
-// 10%, next to the unigram entropy of the text (the loss of a model that knows only character
-// frequencies), then samples text at a few temperatures.
+// The last 10% of every file is held out for validation. Prints the loss per epoch in nats per
+// character on the training batches and on the held-out text, next to the unigram entropy of the
+// text (the loss of a model that knows only the character frequencies), then samples text at a
+// few temperatures.
 //
-//   char_lstm [--text PATH] [--seconds S] [--steps N] [--hidden H] [--layers L] [--seq T]
-//             [--batch B] [--lr LR] [--sample CHARS] [--seed K]
+//   char_lstm [--text FILE-OR-DIRECTORY] [--seconds S] [--steps N] [--hidden H] [--layers L]
+//             [--seq T] [--batch B] [--lr LR] [--sample CHARS] [--seed K]
 //
 // --seconds bounds the training time (default 180), --steps the number of updates (default no
-// bound); the test suite runs it with --steps 2 --hidden 16 --sample 40.
+// bound); the test suite runs it with --steps 2 --hidden 16 --seq 16 --sample 40.
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -33,7 +36,7 @@ namespace nn = xgrad::nn;
 namespace {
 
 struct Args {
-  std::string text = "/usr/share/common-licenses/GPL-3";
+  std::string text = "/usr/share/common-licenses";
   double seconds = 180;
   long steps = -1;
   std::size_t hidden = 256, layers = 1, seq = 64, batch = 32, embed = 32, sample = 400;
@@ -62,12 +65,27 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-std::string read_file(const std::string& path) {
+std::string read_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw xg::Error("char_lstm: cannot open {}", path);
+  if (!in) throw xg::Error("char_lstm: cannot open {}", path.string());
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+// The texts of `path`: the file itself, or every regular file of the directory (symbolic links,
+// such as GPL -> GPL-3, are skipped so no text counts twice), in name order.
+std::vector<std::string> read_texts(const std::string& path) {
+  namespace fs = std::filesystem;
+  if (!fs::is_directory(path)) return {read_file(path)};
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(path))
+    if (e.is_regular_file() && !e.is_symlink()) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  std::vector<std::string> texts;
+  for (const auto& f : files) texts.push_back(read_file(f));
+  if (texts.empty()) throw xg::Error("char_lstm: no files in {}", path);
+  return texts;
 }
 
 struct Model : nn::Module {
@@ -97,7 +115,13 @@ struct Model : nn::Module {
 int main(int argc, char** argv) {
   const Args args = parse(argc, argv);
   xg::manual_seed(args.seed);
-  const std::string text = read_file(args.text);
+  // Train on the first 90% of every text, validate on the last 10%.
+  std::string text, train_text, valid_text;
+  for (const auto& t : read_texts(args.text)) {
+    text += t;
+    train_text += t.substr(0, t.size() * 9 / 10);
+    valid_text += t.substr(t.size() * 9 / 10);
+  }
 
   // The vocabulary: the distinct bytes of the text, and the unigram entropy in nats per character.
   std::array<std::size_t, 256> count{};
@@ -112,49 +136,54 @@ int main(int argc, char** argv) {
       const double p = static_cast<double>(count[b]) / static_cast<double>(text.size());
       unigram -= p * std::log(p);
     }
-  std::vector<std::int64_t> data(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) data[i] = index[static_cast<unsigned char>(text[i])];
+  auto encode = [&](const std::string& s) {
+    std::vector<std::int64_t> ids(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) ids[i] = index[static_cast<unsigned char>(s[i])];
+    return ids;
+  };
+  const std::vector<std::int64_t> train = encode(train_text), valid = encode(valid_text);
   const std::size_t V = chars.size(), T = args.seq, N = args.batch;
-  const std::size_t split = data.size() * 9 / 10;  // train on the first 90%, validate on the rest
 
   Model model(V, args);
   xg::optim::Adam adam(model.parameters(), {.lr = args.lr});
-  fmt::print("text {} ({} characters, {} distinct); train {} / validation {}\n", args.text, text.size(), V, split,
-             data.size() - split);
+  fmt::print("text {} ({} characters, {} distinct); train {} / validation {}\n", args.text, text.size(), V,
+             train.size(), valid.size());
   fmt::print("model: {} ({} parameters); windows of {} characters, batches of {}\n", model.lstm->describe(),
              model.parameter_count(), T, N);
   fmt::print("unigram entropy of the text: {:.3f} nats/char (uniform over the vocabulary: {:.3f})\n", unigram,
              std::log(static_cast<double>(V)));
 
-  // A batch: N windows of T+1 characters starting at random positions in [begin, end).
+  if (train.size() <= T + 1 || valid.size() <= T + 1)
+    throw xg::Error("char_lstm: the text is too short for windows of {} characters", T);
+
+  // A batch: N windows of T+1 training characters starting at random positions.
   std::mt19937_64 rng(args.seed);
-  auto batch = [&](std::size_t begin, std::size_t end, std::vector<std::int64_t>& in, std::vector<std::int64_t>& target,
-                   std::size_t n) {
-    in.assign(T * n, 0);
-    target.assign(T * n, 0);
-    std::uniform_int_distribution<std::size_t> start(begin, end - T - 1);
-    for (std::size_t j = 0; j < n; ++j) {
+  auto batch = [&](std::vector<std::int64_t>& in, std::vector<std::int64_t>& target) {
+    in.assign(T * N, 0);
+    target.assign(T * N, 0);
+    std::uniform_int_distribution<std::size_t> start(0, train.size() - T - 1);
+    for (std::size_t j = 0; j < N; ++j) {
       const std::size_t s = start(rng);
       for (std::size_t t = 0; t < T; ++t) {
-        in[t * n + j] = data[s + t];
-        target[t * n + j] = data[s + t + 1];
+        in[t * N + j] = train[s + t];
+        target[t * N + j] = train[s + t + 1];
       }
     }
   };
-  // The validation loss over consecutive windows of the held-out text.
+  // The validation loss over consecutive windows of the held-out text, each read from a zero state.
   auto validation_loss = [&] {
     xg::NoGradGuard no_grad;
-    const std::size_t windows = (data.size() - split - 1) / T;
+    const std::size_t windows = (valid.size() - 1) / T;
     std::vector<std::int64_t> in(T * windows), target(T * windows);
     for (std::size_t j = 0; j < windows; ++j)
       for (std::size_t t = 0; t < T; ++t) {
-        in[t * windows + j] = data[split + j * T + t];
-        target[t * windows + j] = data[split + j * T + t + 1];
+        in[t * windows + j] = valid[j * T + t];
+        target[t * windows + j] = valid[j * T + t + 1];
       }
     return xg::cross_entropy(model.logits(in, T, windows).output, target).item();
   };
 
-  const std::size_t steps_per_epoch = std::max<std::size_t>(1, split / (T * N));  // one epoch ~ the text once
+  const std::size_t steps_per_epoch = std::max<std::size_t>(1, train.size() / (T * N));  // ~ the text once
   const auto t0 = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
   std::vector<std::int64_t> in, target;
@@ -164,7 +193,7 @@ int main(int argc, char** argv) {
     double sum = 0, norm = 0;
     std::size_t n = 0;
     for (std::size_t i = 0; i < steps_per_epoch; ++i) {
-      batch(0, split, in, target, N);
+      batch(in, target);
       auto loss = xg::cross_entropy(model.logits(in, T, N).output, target);
       adam.zero_grad();
       loss.backward();

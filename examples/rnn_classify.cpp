@@ -1,15 +1,17 @@
-// Sequence classification with a bidirectional GRU: is a string of brackets balanced?
+// Sequence classification with a bidirectional GRU: is a string over ( ) [ ] balanced, that is,
+// does every closing bracket match the most recent unmatched opening bracket of its type (the
+// Dyck language with two bracket types)?
 //
-// Every string has as many '(' as ')', so counting is not enough: a string is balanced when no
-// prefix closes more brackets than it opened. Negatives are half random arrangements and half
-// "hard" ones: a balanced string with one '(' and one ')' swapped so that it dips below zero once.
-// Lengths vary from 2 to 20 between batches (all strings of a batch have one length).
+// Every string has as many openers as closers, so counting is not enough. Negatives are a third
+// each: random unbalanced nestings; balanced ones with one opener and a later closer swapped so
+// they close too early once; and correctly nested ones whose types cross, as in "([)]". Lengths
+// vary from 2 to 20 between batches (all strings of a batch have one length).
 //
-//   one-hot [T, N, 2] -> GRU(2, 32, bidirectional) -> [h_n forward, h_n backward] -> Linear(64, 2)
+//   one-hot [T, N, 4] -> GRU(4, 32, bidirectional) -> [h_n forward, h_n backward] -> Linear(64, 2)
 //
 // The final hidden states of both directions summarize the sequence for the classifier. Prints
-// the accuracy on a fixed test set per length bucket during training, and at the end also on
-// longer strings (24 and 30) than any seen in training.
+// the accuracy on fixed test sets per length bucket during training, and at the end also on
+// strings longer (24 and 30) than any seen in training.
 //
 //   rnn_classify [--seconds S] [--steps N] [--hidden H] [--seed K]
 #include <chrono>
@@ -44,46 +46,97 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
+// Balanced: every closing bracket matches the most recent unmatched opening one of its type.
 bool balanced(const std::string& s) {
-  int depth = 0;
+  std::string stack;
   for (char c : s) {
-    depth += c == '(' ? 1 : -1;
-    if (depth < 0) return false;
+    if (c == '(' || c == '[') {
+      stack.push_back(c);
+    } else {
+      if (stack.empty() || stack.back() != (c == ')' ? '(' : '[')) return false;
+      stack.pop_back();
+    }
   }
-  return depth == 0;
+  return stack.empty();
 }
 
-// A string of length 2k with k of each bracket, balanced or not as asked.
-std::string generate(std::size_t length, bool positive, std::mt19937_64& rng) {
+// A random nesting shape of length 2k: k of '(' and k of ')', balanced or not as asked.
+std::string shape(std::size_t length, bool positive, std::mt19937_64& rng) {
   std::string s(length / 2, '(');
   s += std::string(length / 2, ')');
-  std::uniform_int_distribution<std::size_t> pos(0, length - 1);
-  if (!positive && rng() % 2) {  // hard negative: swap one '(' with a later ')' until it is unbalanced
-    do {
-      do std::shuffle(s.begin(), s.end(), rng);
-      while (!balanced(s));
-      std::size_t i = pos(rng), j = pos(rng);
-      if (i > j) std::swap(i, j);
-      if (s[i] == '(' && s[j] == ')') std::swap(s[i], s[j]);
-    } while (balanced(s));
-    return s;
-  }
   do std::shuffle(s.begin(), s.end(), rng);
   while (balanced(s) != positive);
   return s;
 }
 
+// The position of the bracket that closes the one opened at each position of a balanced shape.
+std::vector<std::size_t> partners(const std::string& s) {
+  std::vector<std::size_t> match(s.size()), open;
+  for (std::size_t i = 0; i < s.size(); ++i)
+    if (s[i] == '(') {
+      open.push_back(i);
+    } else {
+      match[open.back()] = i;
+      match[i] = open.back();
+      open.pop_back();
+    }
+  return match;
+}
+
+// A string over ( ) [ ] of even length with as many openers as closers, balanced or not as asked.
+// Negatives come in three kinds, a third each: a random unbalanced nesting; a balanced one with one
+// opener and one later closer swapped so that it closes too early once; and a correctly nested one
+// in which two pairs of different types exchange their closing brackets, as in "([)]" (same counts of
+// every character, right nesting, wrong types).
+std::string generate(std::size_t length, bool positive, std::mt19937_64& rng) {
+  const int kind = positive ? 0 : 1 + static_cast<int>(rng() % 3);
+  std::string s;
+  if (kind == 1) {
+    s = shape(length, false, rng);
+  } else {
+    do {
+      s = shape(length, true, rng);
+      if (kind == 2) {
+        std::uniform_int_distribution<std::size_t> pos(0, length - 1);
+        std::size_t i = pos(rng), j = pos(rng);
+        if (i > j) std::swap(i, j);
+        if (s[i] == '(' && s[j] == ')') std::swap(s[i], s[j]);
+      }
+    } while (kind == 2 && balanced(s));
+  }
+  // Types: each matched pair (or, for an unbalanced shape, each character) is round or square.
+  if (kind == 1 || kind == 2) {
+    for (char& c : s)
+      if (rng() % 2) c = c == '(' ? '[' : ']';
+    return s;
+  }
+  const auto match = partners(s);
+  for (std::size_t i = 0; i < s.size(); ++i)
+    if (s[i] == '(' && rng() % 2) s[i] = '[', s[match[i]] = ']';
+  if (kind == 3) {  // exchange the closers of two pairs of different types
+    std::vector<std::size_t> r, q;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      if (s[i] == ')') r.push_back(i);
+      if (s[i] == ']') q.push_back(i);
+    }
+    if (r.empty() || q.empty()) return generate(length, positive, rng);
+    std::swap(s[r[rng() % r.size()]], s[q[rng() % q.size()]]);
+    if (balanced(s)) return generate(length, positive, rng);
+  }
+  return s;
+}
+
 struct Batch {
-  xg::Tensor x;  // [T, N, 2] one-hot
+  xg::Tensor x;  // [T, N, 4] one-hot over ( ) [ ]
   std::vector<std::int64_t> y;
 };
 Batch make_batch(std::size_t length, std::size_t n, std::mt19937_64& rng) {
-  xt::xarray<float> x = xt::zeros<float>({length, n, std::size_t{2}});
+  xt::xarray<float> x = xt::zeros<float>({length, n, std::size_t{4}});
   Batch b;
   for (std::size_t j = 0; j < n; ++j) {
     const bool positive = rng() % 2;
     const std::string s = generate(length, positive, rng);
-    for (std::size_t t = 0; t < length; ++t) x(t, j, s[t] == '(' ? 0 : 1) = 1;
+    for (std::size_t t = 0; t < length; ++t) x(t, j, std::string("()[]").find(s[t])) = 1;
     b.y.push_back(positive);
   }
   b.x = xg::Tensor(std::move(x));
@@ -95,7 +148,7 @@ struct Classifier : nn::Module {
   std::shared_ptr<nn::Linear> head;
   std::size_t hidden;
   explicit Classifier(std::size_t h) : hidden(h) {
-    gru = register_module("gru", nn::GRU(2, h, {.bidirectional = true}));
+    gru = register_module("gru", nn::GRU(4, h, {.bidirectional = true}));
     head = register_module("head", nn::Linear(2 * h, 2));
   }
   // h_n [2, N, H] (forward final state, backward final state) -> [N, 2H] -> logits [N, 2]

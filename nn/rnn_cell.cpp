@@ -54,6 +54,12 @@ Tensor gru_step(const CellWeights& w, const Tensor& x, const Tensor& h) {
   return n + z * (h - n);
 }
 
+}  // namespace detail
+
+namespace {
+using detail::CellKind;
+
+// Checks that t is [n, size] with the parameters' dtype; `what` names it in the error ("input", "h", "c").
 void check_step_input(const char* layer, const char* what, const Tensor& t, std::size_t n, std::size_t size,
                       DType dtype) {
   if (!t.defined()) throw Error("{}: the {} is undefined", layer, what);
@@ -65,11 +71,6 @@ void check_step_input(const char* layer, const char* what, const Tensor& t, std:
     throw Error("{}: {} is {} but the parameters are {} (convert one with .to())", layer, what,
                 dtype_name(t.dtype()), dtype_name(dtype));
 }
-
-}  // namespace detail
-
-namespace {
-using detail::CellKind;
 
 // Registers weight_ih [G*H, I], weight_hh [G*H, H] and (with bias) bias_ih, bias_hh [G*H] through
 // `reg` (the module's register_parameter) under PyTorch's names, all ~ U(-1/sqrt(H), 1/sqrt(H)).
@@ -98,13 +99,13 @@ std::size_t check_x(const char* layer, const Tensor& x, std::size_t input, DType
   const Shape s = x.shape();
   if (s.size() != 2 || s[1] != input)
     throw Error("{}: input has shape {}, expected [batch, {}] (input_size = {})", layer, shape_str(s), input, input);
-  detail::check_step_input(layer, "input", x, s[0], input, dtype);
+  check_step_input(layer, "input", x, s[0], input, dtype);
   return s[0];
 }
 Tensor state_or_zeros(const char* layer, const char* what, const Tensor& t, std::size_t n, std::size_t hidden,
                       DType dtype) {
   if (!t.defined()) return zeros({n, hidden}, dtype);
-  detail::check_step_input(layer, what, t, n, hidden, dtype);
+  check_step_input(layer, what, t, n, hidden, dtype);
   return t;
 }
 std::string describe_cell(const char* name, std::size_t in, std::size_t hidden, bool bias, const char* extra = "") {

@@ -104,10 +104,6 @@ CellWeights prepare(CellKind kind, std::size_t hidden, const Tensor& w_ih, const
 Tensor rnn_step(const CellWeights& w, const Tensor& x, const Tensor& h);
 LSTMState lstm_step(const CellWeights& w, const Tensor& x, const Tensor& h, const Tensor& c);
 Tensor gru_step(const CellWeights& w, const Tensor& x, const Tensor& h);
-
-// Checks that t is [N, size] with the parameters' dtype; `what` names it in the error ("input", "h").
-void check_step_input(const char* layer, const char* what, const Tensor& t, std::size_t n, std::size_t size,
-                      DType dtype);
 }  // namespace detail
 
 }  // namespace xgrad::nn

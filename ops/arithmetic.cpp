@@ -1,6 +1,9 @@
 // Elementwise arithmetic: each op computes its value and records its local gradient beside it.
 #include "arithmetic.hpp"
 
+#include <array>
+#include <bit>
+#include <cstdint>
 #include <functional>
 
 #include "../autograd/kinks.hpp"
@@ -17,7 +20,25 @@ Tensor elementwise(const char* op, const Tensor& a, const Tensor& b, F f) {
     return Tensor(detail::map2<T>(op, x, y, f));
   });
 }
-Tensor constant_like(const Tensor& t, double v) { return scalar(v, t.dtype()); }
+// The 0-d tensor for a double operand (x * 2.0). Loops repeat the same few constants, and a fresh
+// tensor for every use costs more than a small op itself (two allocations, one of them aligned),
+// so the last few made on this thread are handed out again. Sharing one is safe: a constant is a
+// leaf that needs no gradient, and ops only ever read their inputs.
+Tensor constant_like(const Tensor& t, double v) {
+  struct Entry {
+    std::uint64_t bits = 0;  // v's bits: -0.0 and 0.0 are different constants
+    Tensor constant;
+  };
+  thread_local std::array<Entry, 8> recent;
+  thread_local std::size_t next = 0;
+  const DType dtype = t.dtype();
+  const auto bits = std::bit_cast<std::uint64_t>(v);
+  for (const Entry& e : recent)
+    if (e.constant.defined() && e.bits == bits && e.constant.dtype() == dtype) return e.constant;
+  Entry& e = recent[next++ % recent.size()];
+  e = {bits, scalar(v, dtype)};
+  return e.constant;
+}
 }  // namespace
 
 // z = a + b;   dz/da = 1,  dz/db = 1

@@ -36,8 +36,8 @@ class Optimizer {
   Optimizer(const Optimizer&) = delete;  // schedulers hold references to an optimizer
   Optimizer& operator=(const Optimizer&) = delete;
 
-  // One update of every trainable parameter that has a gradient.
-  void step();
+  // One update of every trainable parameter that has a gradient (each through update()).
+  virtual void step();
   // Forgets every parameter's gradient (sets it undefined, like PyTorch's set_to_none).
   void zero_grad();
 

@@ -92,12 +92,14 @@ std::string pattern_name(const xg::Shape& a, const xg::Shape& b) {
 }
 
 // Every broadcasting pattern: same shape, 0-d on either side, [M,N]/[N], [M,1]/[1,N], [M,N]/[M,1],
-// rank 3 with rank 1, and leading axes missing or of size 1 (each also with the sides swapped).
+// rank 3 with rank 1, leading axes missing or of size 1 (each also with the sides swapped), and a
+// single element that is not 0-d.
 const std::vector<std::pair<xg::Shape, xg::Shape>> patterns = {
     {{3, 4}, {3, 4}},    {{}, {}},           {{}, {3, 4}},          {{3, 4}, {}},        {{3, 4}, {4}},
     {{4}, {3, 4}},       {{3, 1}, {1, 4}},   {{1, 4}, {3, 1}},      {{3, 4}, {3, 1}},    {{3, 1}, {3, 4}},
     {{2, 3, 4}, {4}},    {{4}, {2, 3, 4}},   {{2, 3, 4}, {3, 4}},   {{3, 4}, {2, 3, 4}}, {{1, 3, 4}, {2, 3, 4}},
-    {{2, 3, 4}, {1, 3, 1}}, {{2, 1, 4}, {3, 1}}, {{5}, {}},
+    {{2, 3, 4}, {1, 3, 1}}, {{2, 1, 4}, {3, 1}}, {{5}, {}},    {{1}, {3, 4}},       {{3, 4}, {1, 1}},
+    {{1, 1}, {4}},
 };
 
 struct Binary {
@@ -237,16 +239,25 @@ TEST_CASE("elementwise: forward values of the unary ops") {
 TEST_CASE("elementwise: forward values with broadcasting and doubles") {
   for (xg::DType d : {xg::f32, xg::f64}) {
     CAPTURE(xg::dtype_name(d));
+    const double eps = d == xg::f32 ? 1e-6 : 1e-12;  // for quotients that float rounds
     const T col = xg::tensor({1.0, 2.0}, d).reshape({2, 1});   // [2,1]
     const T row = xg::tensor({10.0, 20.0, 30.0}, d);           // [3]
     const T m = xg::tensor({{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}}, d);  // [2,3]
     check_values(col + row, {2, 3}, {11, 21, 31, 12, 22, 32});
     check_values(row - col, {2, 3}, {9, 19, 29, 8, 18, 28});
+    check_values(col - row, {2, 3}, {-9, -19, -29, -8, -18, -28});
+    check_values(col / row, {2, 3}, {0.1, 0.05, 1.0 / 30, 0.2, 0.1, 2.0 / 30}, eps);
     check_values(m * row, {2, 3}, {10, 40, 90, 40, 100, 180});
     check_values(m / col, {2, 3}, {1, 2, 3, 2, 2.5, 3});
     check_values(xg::tensor({1.0, 2.0, 3.0}, d).reshape({1, 3}) + col, {2, 3}, {2, 3, 4, 3, 4, 5});  // [1,3] with [2,1]
     check_values(xg::scalar(10.0, d) - m, {2, 3}, {9, 8, 7, 6, 5, 4});
     check_values(m - xg::scalar(1.0, d), {2, 3}, {0, 1, 2, 3, 4, 5});
+    // one element that is not 0-d, on either side and of lower or higher rank
+    const T two = xg::tensor({2.0}, d), two_2d = xg::tensor({2.0}, d).reshape({1, 1});
+    check_values(two / m, {2, 3}, {2, 1, 2.0 / 3, 0.5, 0.4, 2.0 / 6}, eps);
+    check_values(m - two, {2, 3}, {-1, 0, 1, 2, 3, 4});
+    check_values(two_2d - row, {1, 3}, {-8, -18, -28});
+    check_values(row / two_2d, {1, 3}, {5, 10, 15});
     check_values(xg::maximum(m, xg::tensor({2.0, 6.0, 0.0}, d)), {2, 3}, {2, 6, 3, 4, 6, 6});
     check_values(xg::minimum(col, row), {2, 3}, {1, 1, 1, 2, 2, 2});
     // rank 3 with rank 1, and a missing leading axis

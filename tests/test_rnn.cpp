@@ -274,6 +274,9 @@ TEST_CASE("a bidirectional LSTM layer equals its cells unrolled by hand") {
   check_close(out.output, values(xg::stack(seq, 1)));
   check_close(out.h_n, values(xg::stack(h_n, 0)));
   check_close(out.c_n, values(xg::stack(c_n, 0)));
+  // docs/rnn.md: the last layer's forward final state is output[:, T-1, :H], the backward one output[:, 0, H:].
+  check_close(xg::narrow(xg::narrow(out.output, 1, T - 1, 1), 2, 0, H), values(xg::narrow(out.h_n, 0, 2, 1)));
+  check_close(xg::narrow(xg::narrow(out.output, 1, 0, 1), 2, H, H), values(xg::narrow(out.h_n, 0, 3, 1)));
 }
 
 TEST_CASE("RNN LSTM and GRU shapes for every num_layers bidirectional and batch_first") {

@@ -25,9 +25,9 @@ using trainer::Solver;
 namespace {
 
 struct Config {
-  std::string model = "convnet", optimizer = "adam", schedule = "none";
+  std::string model = "convnet", optimizer = "adam", schedule = "cosine";
   double lr = 0, reg = 0, momentum = 0.9;
-  std::size_t epochs = 4, batch_size = 64, validation = 5000, train_subset = 0, warmup = 0;
+  std::size_t epochs = 5, batch_size = 64, validation = 5000, train_subset = 0, warmup = 0;
   std::uint64_t seed = 0;
   std::string data_dir = "/usr/share/datasets/fashion-mnist", out = "out";
   bool resume = false, sanity_checks = false, augment = false;
