@@ -29,6 +29,11 @@ GradcheckReport gradcheck(const GradcheckFn& f, std::vector<Tensor> inputs, cons
     if (inputs[i].dtype() != f64)
       throw Error("gradcheck: input {} {} is {}; finite differences need f64 (use .to(xg::f64))", i,
                   shape_str(inputs[i].shape()), dtype_name(inputs[i].dtype()));
+  for (std::size_t i = 0; i < inputs.size(); ++i)
+    if (inputs[i].requires_grad() && !inputs[i].is_leaf())
+      throw Error("gradcheck: input {} {} is the output of '{}', not a leaf: its gradient is not kept; pass a leaf "
+                  "(e.g. x.detach().requires_grad_())",
+                  i, shape_str(inputs[i].shape()), inputs[i].op());
   const std::mt19937_64 rng_state = generator();  // every f(...) below starts from this state
   std::mt19937_64 own_rng(options.seed);
 

@@ -251,3 +251,19 @@ TEST_CASE("printing through fmt") {
   CHECK(tape.find("mul") != std::string::npos);
   CHECK(tape.find("sum") != std::string::npos);
 }
+
+TEST_CASE("gradcheck refuses a non-leaf input whose gradient would not be kept") {
+  auto x = xg::randn({3}, xg::f64).requires_grad_() * 3.0;
+  CHECK_THROWS_WITH_AS(xg::gradcheck([](const std::vector<xg::Tensor>& in) { return xg::sum(in[0]); }, {x}),
+                       Contains("gradcheck: input 0 [3] is the output of 'mul'"), xg::Error);
+}
+
+TEST_CASE("gradcheck reports a finite difference that crosses a kink instead of failing") {
+  auto x = xg::tensor({1e-7, 0.5, -0.5}, xg::f64).requires_grad_();
+  const auto report = xg::gradcheck([](const std::vector<xg::Tensor>& in) { return xg::sum(xg::relu(in[0])); }, {x});
+  CHECK(report.ok);
+  REQUIRE(report.kinks.size() == 1);
+  CHECK(report.kinks[0].index == xg::Shape{0});
+  CHECK(report.checked == 2);
+  CHECK(fmt::format("{}", report).find("kink crossed") != std::string::npos);
+}

@@ -94,7 +94,7 @@ void plot(const fs::path& out) {
     f.print("set terminal png size 900,500\nset datafile separator ','\nset key autotitle columnhead\n"
             "set output '{0}/loss.png'\nset title 'training loss per iteration'\nset xlabel 'iteration'\n"
             "plot '{0}/loss.csv' using 1:2 with lines lw 1 title 'loss'\n"
-            "set output '{0}/accuracy.png'\nset title 'accuracy per epoch'\nset xlabel 'epoch'\nset yrange [0:1]\n"
+            "set output '{0}/accuracy.png'\nset title 'accuracy per epoch'\nset xlabel 'epoch'\nset yrange [*:1]\nset key bottom right\n"
             "plot '{0}/history.csv' using 1:3 with linespoints title 'train', '' using 1:4 with linespoints title 'validation'\n",
             out.string());
   }
