@@ -122,6 +122,8 @@ void Module::check_new_name(const std::string& name) const {
 
 std::string Module::summary(const Shape& input_shape, DType dtype) {
   std::vector<SummaryRow> rows;
+  const bool was_training = training_;
+  eval();  // a batch of one cannot be normalized with batch statistics; eval also draws no dropout masks
   {
     NoGradGuard no_grad;
     summary_rows = &rows;
@@ -130,10 +132,12 @@ std::string Module::summary(const Shape& input_shape, DType dtype) {
       (*this)(zeros(input_shape, dtype));
     } catch (...) {
       summary_rows = nullptr;
+      train(was_training);
       throw;
     }
     summary_rows = nullptr;
   }
+  train(was_training);
   std::size_t width = 5;
   for (const auto& r : rows) width = std::max(width, 2 * r.depth + r.describe.size());
   std::string out = fmt::format("{:<{}}  {:>16}  {:>10}\n", "layer", width, "output shape", "params");

@@ -55,7 +55,7 @@ class Module {
   void requires_grad_(bool on);
 
   // One line per module: name, description, output shape for an input of `input_shape`, and
-  // parameter count; computed by running forward on zeros under NoGradGuard.
+  // parameter count; computed by running forward on zeros under NoGradGuard, in eval mode.
   std::string summary(const Shape& input_shape, DType dtype = f32);
 
  protected:
