@@ -69,6 +69,8 @@ int main(int argc, char** argv) {
   const bool run_torch = false;
 #endif
 
+  if (!std::getenv("OPENBLAS_NUM_THREADS"))  // OpenBLAS starts its worker threads when it is loaded
+    fmt::print("(OPENBLAS_NUM_THREADS is unset: OpenBLAS's idle worker threads may take the other core)\n");
   fmt::print("per-op overhead: chain of {} one-element f32 ops (x = x * {c}; x = x + {c}), 1 thread, "
              "median of {} runs\n",
              n_ops, reps, fmt::arg("c", chain_constant));

@@ -115,7 +115,7 @@ int sanity_checks(const Config& c, const xg::data::Dataset& train) {
   auto opt = make_optimizer(c, model->parameters());
   const xg::data::Dataset batch = train.subset(0, 500);
   xg::data::DataLoader loader(batch, {.batch_size = 500, .shuffle = false});
-  const xg::data::Batch& b = *loader.begin();
+  const xg::data::Batch b = loader.batch(loader.order(0), 0);  // a copy: an iterator owns the batch it yields
 
   // 1. With small random weights and no regularization, the loss is ln(10) for softmax (each class
   //    gets probability ~1/10) and ~9 for the SVM (each of 9 wrong classes has margin ~1).
