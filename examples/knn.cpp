@@ -1,6 +1,6 @@
 // k-nearest neighbours on Fashion-MNIST, the first classifier of the CS231n notes.
 //
-//   knn                                   # 5000 train, 1000 test, k in {1,3,5,8,10,12,15,20}: about 20 s
+//   knn                                   # 5000 train, 1000 test, k in {1,3,5,8,10,12,15,20}: a few seconds
 //   knn --train 500 --test 100 --check 5  # a smoke test: under a second
 //
 // 1. The L2 distance matrix three ways, as in the notes' assignment: two loops, one loop (one row

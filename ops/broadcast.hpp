@@ -60,8 +60,8 @@ xt::xarray<R> map2(const char* op, const xt::xarray<T>& a, const xt::xarray<T>& 
   }
   // One operand is a single element (x * 2.0 makes a 0-d constant) of no higher rank than the
   // other: the result has the other's shape. Handled here because it is the most common broadcast
-  // and the general path below allocates five shape/stride vectors, which for a small tensor
-  // cost more than the arithmetic.
+  // and the general path below allocates up to eight small vectors (shapes, strides, an odometer
+  // index), which for a small tensor cost more than the arithmetic.
   if (b.size() == 1 && b.dimension() <= a.dimension()) {
     xt::xarray<R> out = xt::xarray<R>::from_shape(a.shape());
     const T* pa = a.data();

@@ -1,0 +1,108 @@
+// One training epoch on Fashion-MNIST, xgrad or libtorch (one framework per process, so that the
+// peak RSS printed, and the one /usr/bin/time -f %M reports, belongs to that framework alone).
+//
+//   epoch_bench --framework xgrad|torch --model mlp|convnet [--threads N] [--batches B]
+//               [--data DIR]
+//
+// mlp: 784-256-128-10 (ReLU), SGD lr 0.05 momentum 0.9. convnet: conv3x3(1->16,pad 1)-ReLU-
+// maxpool2 - conv3x3(16->32,pad 1)-ReLU-maxpool2 - 1568-128-10, Adam lr 1e-3. Batch 64, cross
+// entropy. Both frameworks see the same float data (loaded by xgrad's IDX reader; libtorch wraps
+// the same buffer with from_blob) in the same batch order: permutation(60000, seed 0, epoch 0),
+// the order of xgrad's DataLoader {.shuffle = true, .seed = 0}. --batches B runs the first B
+// batches only and scales the time to a full epoch. The time covers batch assembly, forward,
+// backward and the optimizer step; not the data loading.
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include <xgrad/xgrad.hpp>
+
+#include "macro_bench.hpp"
+
+namespace bench {
+
+EpochResult xgrad_epoch(const EpochConfig& cfg, const xg::data::Dataset& train) {
+  namespace nn = xg::nn;
+  nn::Sequential net;
+  if (cfg.model == "mlp")
+    net = nn::Sequential{nn::Flatten(), nn::Linear(784, 256), nn::ReLU(), nn::Linear(256, 128), nn::ReLU(),
+                         nn::Linear(128, 10)};
+  else
+    net = nn::Sequential{nn::Conv2d(1, 16, 3, {.padding = 1}), nn::ReLU(), nn::MaxPool2d(2),
+                         nn::Conv2d(16, 32, 3, {.padding = 1}), nn::ReLU(), nn::MaxPool2d(2),
+                         nn::Flatten(), nn::Linear(32 * 7 * 7, 128), nn::ReLU(), nn::Linear(128, 10)};
+  std::unique_ptr<xg::optim::Optimizer> opt;
+  if (cfg.model == "mlp")
+    opt = std::make_unique<xg::optim::SGD>(net.parameters(), xg::optim::SGDOptions{.lr = 0.05, .momentum = 0.9});
+  else
+    opt = std::make_unique<xg::optim::Adam>(net.parameters(), xg::optim::AdamOptions{.lr = 1e-3});
+  xg::data::DataLoader loader(train, {.batch_size = cfg.batch, .shuffle = true, .seed = 0});
+  EpochResult res;
+  res.batches_per_epoch = loader.size();
+  double loss_sum = 0;
+  Stopwatch watch;
+  for (auto& batch : loader) {
+    if (cfg.max_batches && res.batches == cfg.max_batches) break;
+    opt->zero_grad();
+    xg::Tensor l = xg::cross_entropy(net(batch.images), batch.labels);
+    l.backward();
+    opt->step();
+    loss_sum += l.item();
+    ++res.batches;
+  }
+  res.seconds = watch.lap().wall_ns / 1e9;
+  res.mean_loss = loss_sum / double(res.batches);
+  return res;
+}
+
+}  // namespace bench
+
+int main(int argc, char** argv) {
+  using namespace bench;
+  std::string framework = "xgrad", data_dir = "/usr/share/datasets/fashion-mnist";
+  EpochConfig cfg;
+  cfg.model = "mlp";
+  int threads = 1;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string k = argv[i], v = argv[i + 1];
+    if (k == "--framework") framework = v;
+    else if (k == "--model") cfg.model = v;
+    else if (k == "--threads") threads = std::atoi(v.c_str());
+    else if (k == "--batches") cfg.max_batches = std::strtoull(v.c_str(), nullptr, 10);
+    else if (k == "--data") data_dir = v;
+    else {
+      fmt::print(stderr, "usage: epoch_bench --framework xgrad|torch --model mlp|convnet [--threads N] [--batches B] [--data DIR]\n");
+      return 2;
+    }
+  }
+  if ((framework != "xgrad" && framework != "torch") || (cfg.model != "mlp" && cfg.model != "convnet")) {
+    fmt::print(stderr, "unknown framework or model\n");
+    return 2;
+  }
+  const xg::data::Dataset train = xg::data::load_mnist_dir(data_dir, "train");
+  const long rss_data = peak_rss_kb();
+  blas_set_threads(threads);
+  EpochResult r;
+  if (framework == "xgrad") {
+    r = xgrad_epoch(cfg, train);
+  } else {
+#ifdef XGRAD_BENCH_HAVE_TORCH
+    torch_threads(threads);
+    std::vector<std::size_t> order = xg::data::permutation(train.size(), 0, 0);
+    r = torch_epoch(cfg, train.images().data(), train.labels().data(), train.size(), order);
+#else
+    fmt::print(stderr, "libtorch was not found at configure time\n");
+    return 2;
+#endif
+  }
+  const double epoch_s = r.seconds * double(r.batches_per_epoch) / double(r.batches);
+  // One machine-readable line for run_epoch_bench.sh, then nothing else on stdout.
+  fmt::print("RESULT framework={} model={} threads={} batches={}/{} seconds={:.3f} epoch_seconds={:.3f} "
+             "ms_per_batch={:.3f} mean_loss={:.4f} rss_after_data_kb={} peak_rss_kb={} OMP_NUM_THREADS={} "
+             "OPENBLAS_NUM_THREADS={}\n",
+             framework, cfg.model, threads, r.batches, r.batches_per_epoch, r.seconds, epoch_s,
+             r.seconds * 1e3 / double(r.batches), r.mean_loss, rss_data, peak_rss_kb(),
+             std::getenv("OMP_NUM_THREADS") ? std::getenv("OMP_NUM_THREADS") : "-",
+             std::getenv("OPENBLAS_NUM_THREADS") ? std::getenv("OPENBLAS_NUM_THREADS") : "-");
+  return 0;
+}
