@@ -33,15 +33,24 @@ double sgemm_gflops(int M, int K, int N, int reps) {
   return 2.0 * M * K * double(N) / median(t);  // flop per ns = GFLOP/s
 }
 
-long peak_rss_kb() {
+static long status_kb(const char* key) {
   std::FILE* f = std::fopen("/proc/self/status", "r");
   if (!f) return -1;
   char line[256];
   long kb = -1;
+  const std::size_t n = std::strlen(key);
   while (std::fgets(line, sizeof line, f))
-    if (std::strncmp(line, "VmHWM:", 6) == 0) std::sscanf(line + 6, "%ld", &kb);
+    if (std::strncmp(line, key, n) == 0) std::sscanf(line + n, "%ld", &kb);
   std::fclose(f);
   return kb;
+}
+long peak_rss_kb() { return status_kb("VmHWM:"); }
+long current_rss_kb() { return status_kb("VmRSS:"); }
+bool reset_peak_rss() {
+  std::FILE* f = std::fopen("/proc/self/clear_refs", "w");  // "5" resets VmHWM to VmRSS (Linux >= 4.0)
+  if (!f) return false;
+  const bool ok = std::fputs("5", f) >= 0;
+  return std::fclose(f) == 0 && ok;
 }
 
 }  // namespace bench

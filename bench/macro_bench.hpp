@@ -20,6 +20,8 @@ double sgemm_gflops(int M, int K, int N, int reps);
 
 // Peak resident set size of this process so far (VmHWM, kB).
 long peak_rss_kb();
+long current_rss_kb();  // VmRSS, kB
+bool reset_peak_rss();  // sets VmHWM back to the current VmRSS (write "5" to /proc/self/clear_refs)
 
 // conv2d forward + backward, x [N, C, H, W], w [O, C, k, k], stride 1: forward is building y and
 // y.sum(), backward is backward() (grads of x and w). grad = sum of w.grad (to compare).
