@@ -187,6 +187,7 @@ int main(int argc, char** argv) {
     const xg::data::Dataset test = xg::data::load_mnist_dir(c.data_dir, "test");
     if (c.train_subset && c.train_subset < full.size()) full = full.subset(0, c.train_subset);
     auto [train, validation] = xg::data::train_validation_split(full, std::min(c.validation, full.size() / 5), c.seed);
+    full = {};  // the split holds copies: do not keep a third 188 MB copy of the images alive while training
     // Per-channel normalization, fitted on the training split only.
     const xg::data::ChannelNormalize normalize(train);
     train = normalize.transform(std::move(train));
