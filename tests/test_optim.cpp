@@ -17,6 +17,8 @@
 #include <xgrad/nn/checkpoint_optim.hpp>
 #include <xgrad/xgrad.hpp>
 
+#include "error_text.hpp"
+
 namespace xg = xgrad;
 namespace opt = xgrad::optim;
 
@@ -92,16 +94,8 @@ void check_close(const std::vector<Vec>& actual, const std::vector<Vec>& expecte
     }
 }
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const xg::Error& e) {
-    return e.what();
-  }
-  return "(no xg::Error)";
-}
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using error_text::contains;
+using error_text::error_of;
 
 }  // namespace
 

@@ -10,6 +10,8 @@
 
 #include <xgrad/xgrad.hpp>
 
+#include "error_text.hpp"
+
 namespace xg = xgrad;
 namespace opt = xgrad::optim;
 
@@ -37,16 +39,8 @@ void check_sequence(Sched& sched, opt::Optimizer& o, int n, F&& expected, double
   }
 }
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const xg::Error& e) {
-    return e.what();
-  }
-  return "(no xg::Error)";
-}
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using error_text::contains;
+using error_text::error_of;
 
 }  // namespace
 
