@@ -10,6 +10,7 @@
 #include "autograd/print.hpp"
 #include "autograd/random.hpp"
 #include "autograd/tensor.hpp"
+#include "autograd/threads.hpp"
 #include "ops/arithmetic.hpp"
 #include "ops/conv.hpp"
 #include "ops/dropout.hpp"

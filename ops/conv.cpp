@@ -11,7 +11,8 @@
 //
 // The batch goes through in chunks of n images sized so the column buffer stays in cache (see
 // images_per_chunk); backward rebuilds the columns chunk by chunk instead of keeping a
-// C*KH*KW-times-larger copy of x alive on the tape.
+// C*KH*KW-times-larger copy of x alive on the tape. With more than one thread, each thread takes
+// a contiguous run of images with its own column buffer (and its own dW, summed at the end).
 //
 // im2col and col2im are raw loops: for every (channel, kernel row, kernel column) and every output
 // row, one contiguous run of output columns reads the input row with the stride; the zero padding
@@ -23,6 +24,7 @@
 #include <cblas.h>
 
 #include "../autograd/dispatch.hpp"
+#include "../autograd/threads.hpp"
 
 namespace xgrad {
 
@@ -94,16 +96,57 @@ inline std::ptrdiff_t tap_offset(const Geometry& g, std::size_t oi, std::size_t 
 
 // cols [C*KH*KW, N*OH*OW] from x [N,C,H,W]; padding reads as zero. Row (c,i,j) of cols holds, for
 // every image n, the OH*OW values tap (i,j) of channel c sees, as one contiguous block.
+//
+// Stride 1 with the output as wide as the input (the "same" padding of a 3x3/pad 1 layer) is the
+// common case and has a shortcut: block (i, j) is then the input plane shifted by one offset, so
+// everything from its first to its last valid element is a single contiguous copy; the entries
+// that wrapped around a row edge are the padding and are zeroed after.
+template <class T>
+bool is_shifted_plane(const Geometry& g) {
+  return g.sh == 1 && g.sw == 1 && g.ow == g.w;
+}
+
+// The block-index range [begin, end) from tap (i, j)'s first to one past its last valid element
+// (empty when the tap only sees padding), and the offset that maps a block index to the plane.
+struct Span {
+  std::size_t begin = 0, end = 0;
+  std::ptrdiff_t shift = 0;
+};
+Span shifted_span(const Geometry& g, const Ranges& r, std::size_t i, std::size_t j) {
+  const Range rows = r.row[i], cols = r.col[j];
+  if (rows.lo == rows.hi || cols.lo == cols.hi) return {};
+  return {rows.lo * g.ow + cols.lo, (rows.hi - 1) * g.ow + cols.hi, tap_offset(g, 0, i, j)};
+}
+
+// Zeroes the entries of block rows [rows.lo, rows.hi) outside the valid columns [cols.lo, cols.hi).
+template <class T>
+void zero_wrapped(const Geometry& g, const Range& rows, const Range& cols, T* block) {
+  for (std::size_t oi = rows.lo; oi < rows.hi; ++oi) {
+    std::fill(block + oi * g.ow, block + oi * g.ow + cols.lo, T(0));
+    std::fill(block + oi * g.ow + cols.hi, block + (oi + 1) * g.ow, T(0));
+  }
+}
+
 template <class T>
 void im2col(const Geometry& g, const T* __restrict x, T* __restrict cols) {
   const Ranges r(g);
   const std::size_t P = g.plane(), NP = g.cols(), ow = g.ow, sw = g.sw;
+  const bool shifted = is_shifted_plane<T>(g);
   for (std::size_t c = 0; c < g.c; ++c)
     for (std::size_t n = 0; n < g.n; ++n) {
       const T* __restrict plane = x + (n * g.c + c) * g.h * g.w;
       for (std::size_t i = 0; i < g.kh; ++i)
         for (std::size_t j = 0; j < g.kw; ++j) {
           T* __restrict block = cols + ((c * g.kh + i) * g.kw + j) * NP + n * P;
+          if (shifted) {
+            const Span s = shifted_span(g, r, i, j);
+            std::fill(block, block + s.begin, T(0));
+            std::copy(plane + (static_cast<std::ptrdiff_t>(s.begin) + s.shift),
+                      plane + (static_cast<std::ptrdiff_t>(s.end) + s.shift), block + s.begin);
+            std::fill(block + s.end, block + P, T(0));
+            if (s.end > s.begin) zero_wrapped(g, r.row[i], r.col[j], block);
+            continue;
+          }
           const std::size_t lo = r.col[j].lo, hi = r.col[j].hi;
           for (std::size_t oi = 0; oi < g.oh; ++oi) {
             T* __restrict d = block + oi * ow;
@@ -124,17 +167,31 @@ void im2col(const Geometry& g, const T* __restrict x, T* __restrict cols) {
 }
 
 // dx [N,C,H,W] += the columns scattered back to where im2col read them (padding is dropped): the
-// exact adjoint of im2col, with the same loops.
+// exact adjoint of im2col, with the same loops. The columns are left all zero, so the next chunk's
+// GEMM can accumulate into them (beta = 1) instead of OpenBLAS clearing them in a pass of its own;
+// the shortcut zeroes the padding entries first and then adds each block's valid span to the plane
+// in one contiguous pass.
 template <class T>
-void col2im(const Geometry& g, const T* __restrict cols, T* __restrict dx) {
+void col2im_and_clear(const Geometry& g, T* __restrict cols, T* __restrict dx) {
   const Ranges r(g);
   const std::size_t P = g.plane(), NP = g.cols(), ow = g.ow, sw = g.sw;
+  const bool shifted = is_shifted_plane<T>(g);
   for (std::size_t c = 0; c < g.c; ++c)
     for (std::size_t n = 0; n < g.n; ++n) {
       T* __restrict plane = dx + (n * g.c + c) * g.h * g.w;
       for (std::size_t i = 0; i < g.kh; ++i)
         for (std::size_t j = 0; j < g.kw; ++j) {
-          const T* __restrict block = cols + ((c * g.kh + i) * g.kw + j) * NP + n * P;
+          T* __restrict block = cols + ((c * g.kh + i) * g.kw + j) * NP + n * P;
+          if (shifted) {
+            const Span s = shifted_span(g, r, i, j);
+            if (s.end == s.begin) continue;
+            zero_wrapped(g, r.row[i], r.col[j], block);
+            T* __restrict to = plane + (static_cast<std::ptrdiff_t>(s.begin) + s.shift);
+            const T* from = block + s.begin;
+            for (std::size_t k = 0, len = s.end - s.begin; k < len; ++k) to[k] += from[k];
+            std::fill(block, block + P, T(0));
+            continue;
+          }
           const std::size_t lo = r.col[j].lo, hi = r.col[j].hi;
           for (std::size_t oi = r.row[i].lo; oi < r.row[i].hi; ++oi) {
             const T* __restrict d = block + oi * ow + lo;
@@ -144,6 +201,7 @@ void col2im(const Geometry& g, const T* __restrict cols, T* __restrict dx) {
             else
               for (std::size_t k = 0; k < hi - lo; ++k) s[k * sw] += d[k];
           }
+          std::fill(block, block + P, T(0));
         }
     }
 }
@@ -195,42 +253,57 @@ std::size_t images_per_chunk(const Geometry& g) {
   return std::clamp<std::size_t>(1024 / std::max<std::size_t>(g.plane(), 1), 1, std::max<std::size_t>(g.n, 1));
 }
 
+// Threads split the batch into contiguous runs of images (see autograd/threads.hpp); a layer too
+// small to pay for waking a thread (about 10 us) runs on the caller alone.
+std::size_t parts_for(const Geometry& g) {
+  const double macs = double(g.n) * double(g.plane()) * double(g.rows()) * double(g.f);
+  return macs < 2e6 ? 1 : detail::parallel_parts(g.n);
+}
+
+// Runs fn(part, n0, count) over the images of [first, last) in chunks of images_per_chunk.
+template <class F>
+void for_each_chunk(const Geometry& g, std::size_t first, std::size_t last, F&& fn) {
+  const std::size_t chunk = images_per_chunk(g);
+  for (std::size_t n0 = first; n0 < last; n0 += chunk) fn(n0, std::min(chunk, last - n0));
+}
+
 template <class T>
 Tensor conv2d_typed(const Geometry& g, const Tensor& x, const Tensor& w, const Tensor& b, Site site) {
   const std::size_t P = g.plane(), K = g.rows(), F = g.f, image = g.c * g.h * g.w;
-  const std::size_t chunk = images_per_chunk(g);
   const T* px = x.value<T>().data();
   const T* pw = w.value<T>().data();
   const T* bias = b.defined() ? b.value<T>().data() : nullptr;
 
   xt::xarray<T> y = xt::xarray<T>::from_shape({g.n, F, g.oh, g.ow});
-  std::vector<T> cols(K * chunk * P), ymat(chunk > 1 ? F * chunk * P : 0);
-  for (std::size_t n0 = 0; n0 < g.n; n0 += chunk) {
-    Geometry part = g;
-    part.n = std::min(chunk, g.n - n0);
-    const std::size_t cn = part.n * P;  // columns in this chunk
-    im2col(part, px + n0 * image, cols.data());
-    T* out = y.data() + n0 * F * P;
-    if (part.n == 1) {  // Y = W cols is already image n0's [F, P] block of y
-      gemm(false, false, F, P, K, pw, K, cols.data(), P, out, P);
-    } else {            // Y [F, part.n * P], then scattered to [part.n, F, P]
-      gemm(false, false, F, cn, K, pw, K, cols.data(), cn, ymat.data(), cn);
-      for (std::size_t i = 0; i < part.n; ++i)
-        for (std::size_t f = 0; f < F; ++f) std::copy_n(ymat.data() + f * cn + i * P, P, out + (i * F + f) * P);
-    }
-    if (bias)  // while the chunk is still in cache
-      for (std::size_t i = 0; i < part.n * F; ++i) {
-        T* row = out + i * P;
-        const T add = bias[i % F];
-        for (std::size_t p = 0; p < P; ++p) row[p] += add;
+  detail::parallel_for(g.n, parts_for(g), [&](std::size_t, std::size_t first, std::size_t last) {
+    const std::size_t chunk = images_per_chunk(g);
+    std::vector<T> cols(K * chunk * P), ymat(chunk > 1 ? F * chunk * P : 0);
+    for_each_chunk(g, first, last, [&](std::size_t n0, std::size_t count) {
+      Geometry part = g;
+      part.n = count;
+      const std::size_t cn = count * P;  // columns in this chunk
+      im2col(part, px + n0 * image, cols.data());
+      T* out = y.data() + n0 * F * P;
+      if (count == 1) {  // Y = W cols is already image n0's [F, P] block of y
+        gemm(false, false, F, P, K, pw, K, cols.data(), P, out, P);
+      } else {           // Y [F, count * P], then scattered to [count, F, P]
+        gemm(false, false, F, cn, K, pw, K, cols.data(), cn, ymat.data(), cn);
+        for (std::size_t i = 0; i < count; ++i)
+          for (std::size_t f = 0; f < F; ++f) std::copy_n(ymat.data() + f * cn + i * P, P, out + (i * F + f) * P);
       }
-  }
+      if (bias)  // while the chunk is still in cache
+        for (std::size_t i = 0; i < count * F; ++i) {
+          T* row = out + i * P;
+          const T add = bias[i % F];
+          for (std::size_t p = 0; p < P; ++p) row[p] += add;
+        }
+    });
+  });
 
   std::vector<Tensor> inputs{x, w};
   if (b.defined()) inputs.push_back(b);
   return record("conv2d", Tensor(std::move(y)), std::move(inputs), [g](Backward& bw) {
     const std::size_t P = g.plane(), K = g.rows(), F = g.f, image = g.c * g.h * g.w;
-    const std::size_t chunk = images_per_chunk(g);
     const T* dy = bw.dy.value<T>().data();
     const T* px = bw.x[0].value<T>().data();
     const T* pw = bw.x[1].value<T>().data();
@@ -250,33 +323,44 @@ Tensor conv2d_typed(const Geometry& g, const Tensor& x, const Tensor& w, const T
     }
     if (!need_x && !need_w) return;
 
-    std::vector<T> dymat(chunk > 1 ? F * chunk * P : 0), cols(K * chunk * P);
-    std::vector<T> dwt(need_w ? K * F : 0, T(0));  // dW^T [K, F]: the faster GEMM shape (K long, F short)
-    xt::xarray<T> dx = need_x ? xt::xarray<T>(xt::zeros<T>({g.n, g.c, g.h, g.w})) : xt::xarray<T>();
-    for (std::size_t n0 = 0; n0 < g.n; n0 += chunk) {
-      Geometry part = g;
-      part.n = std::min(chunk, g.n - n0);
-      const std::size_t cn = part.n * P;
-      // dY for this chunk as [F, cn]: image n0's block of dy itself when the chunk is one image
-      const T* d = dy + n0 * F * P;
-      if (part.n > 1) {
-        for (std::size_t i = 0; i < part.n; ++i)
-          for (std::size_t f = 0; f < F; ++f) std::copy_n(d + (i * F + f) * P, P, dymat.data() + f * cn + i * P);
-        d = dymat.data();
-      }
-      if (need_w) {  // dW^T += cols dY^T   (cols rebuilt here rather than kept from the forward)
-        im2col(part, px + n0 * image, cols.data());
-        gemm(false, true, K, F, cn, cols.data(), cn, d, cn, dwt.data(), F, /*accumulate=*/true);
-      }
-      if (need_x) {  // dcols = W^T dY, then dx += col2im(dcols)
-        gemm(true, false, K, cn, F, pw, K, d, cn, cols.data(), cn);
-        col2im(part, cols.data(), dx.data() + n0 * image);
-      }
-    }
+    // dW^T [K, F] (the faster GEMM shape: K long, F short), one per part, summed after
+    const std::size_t parts = parts_for(g);
+    std::vector<std::vector<T>> dwt(need_w ? parts : 0, std::vector<T>(K * F, T(0)));
+    xt::xarray<T> dx = need_x ? xt::xarray<T>::from_shape({g.n, g.c, g.h, g.w}) : xt::xarray<T>();
+    detail::parallel_for(g.n, parts, [&](std::size_t part_index, std::size_t first, std::size_t last) {
+      const std::size_t chunk = images_per_chunk(g);
+      std::vector<T> dymat(chunk > 1 ? F * chunk * P : 0), cols(need_w ? K * chunk * P : 0);
+      std::vector<T> dcols(need_x ? K * chunk * P : 0, T(0));  // kept zero by col2im_and_clear
+      if (need_x) std::fill(dx.data() + first * image, dx.data() + last * image, T(0));
+      for_each_chunk(g, first, last, [&](std::size_t n0, std::size_t count) {
+        Geometry part = g;
+        part.n = count;
+        const std::size_t cn = count * P;
+        // dY for this chunk as [F, cn]: image n0's block of dy itself when the chunk is one image
+        const T* d = dy + n0 * F * P;
+        if (count > 1) {
+          for (std::size_t i = 0; i < count; ++i)
+            for (std::size_t f = 0; f < F; ++f) std::copy_n(d + (i * F + f) * P, P, dymat.data() + f * cn + i * P);
+          d = dymat.data();
+        }
+        if (need_w) {  // dW^T += cols dY^T   (cols rebuilt here rather than kept from the forward)
+          im2col(part, px + n0 * image, cols.data());
+          gemm(false, true, K, F, cn, cols.data(), cn, d, cn, dwt[part_index].data(), F, /*accumulate=*/true);
+        }
+        if (need_x) {  // dcols = W^T dY, then dx += col2im(dcols)
+          gemm(true, false, K, cn, F, pw, K, d, cn, dcols.data(), cn, /*accumulate=*/true);
+          col2im_and_clear(part, dcols.data(), dx.data() + n0 * image);
+        }
+      });
+    });
     if (need_w) {
       xt::xarray<T> dw = xt::xarray<T>::from_shape({F, g.c, g.kh, g.kw});
       for (std::size_t k = 0; k < K; ++k)
-        for (std::size_t f = 0; f < F; ++f) dw.data()[f * K + k] = dwt[k * F + f];
+        for (std::size_t f = 0; f < F; ++f) {
+          T sum = 0;
+          for (const auto& partial : dwt) sum += partial[k * F + f];
+          dw.data()[f * K + k] = sum;
+        }
       bw.dx[1] = Tensor(std::move(dw));
     }
     if (need_x) bw.dx[0] = Tensor(std::move(dx));

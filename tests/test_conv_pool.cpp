@@ -77,6 +77,11 @@ const ConvCase conv_cases[] = {
     {1, 1, 7, 7, 2, 2, 2, 3, 0},              // stride larger than the kernel: skipped pixels
     {1, 2, 2, 3, 2, 3, 3, 1, 1},              // kernel larger than the input, fits with padding
     {2, 1, 3, 4, 1, 4, 5, 2, {1, 1}},         // padding-only rows at the edges
+    // stride 1 with the output as wide as the input: im2col's shifted-plane shortcut
+    {2, 3, 6, 5, 4, 3, 3, 1, 1},              // the common 3x3 "same" layer, odd sizes
+    {2, 2, 5, 6, 3, 3, 5, 1, {1, 2}},         // rectangular "same" kernel
+    {1, 2, 7, 5, 2, 5, 3, 1, {0, 1}},         // as wide as the input but shorter
+    {1, 2, 4, 4, 2, 1, 1, 1, {1, 0}},         // rows of padding only, above and below
 };
 
 std::string describe(const ConvCase& k) {
@@ -157,6 +162,31 @@ TEST_CASE("conv2d: backward when only x or only w needs a gradient") {
   wc.requires_grad_();
   xg::sum(y * r).backward();
   CHECK(xt::amax(xt::abs(wc.grad().value<double>() - wa.grad().value<double>()))() < 1e-13);
+}
+
+TEST_CASE("conv2d: 1 and 2 threads give the same values and gradients") {
+  xg::manual_seed(5);
+  const xg::Tensor x0 = randn64({7, 16, 12, 11}, false), w0 = randn64({32, 16, 3, 3}, false), b0 = randn64({32}, false);
+  const xg::Tensor r = randn64({7, 32, 12, 11}, false);
+  const int threads_before = xg::num_threads();
+  std::vector<xt::xarray<double>> results[2];
+  for (int threads : {1, 2}) {
+    xg::set_num_threads(threads);
+    CHECK(xg::num_threads() == threads);
+    xg::Tensor x = x0.detach().requires_grad_(), w = w0.detach().requires_grad_(), b = b0.detach().requires_grad_();
+    const xg::Tensor y = xg::conv2d(x, w, b, 1, 1);
+    xg::sum(y * r).backward();
+    results[threads - 1] = {y.value<double>(), x.grad().value<double>(), w.grad().value<double>(),
+                            b.grad().value<double>()};
+  }
+  xg::set_num_threads(threads_before);
+  // the same expected values both ways: y against the definition, dx and dw against each other
+  CHECK(xt::amax(xt::abs(results[0][0] - conv_reference(x0.value<double>(), w0.value<double>(), &b0.value<double>(),
+                                                          1, 1, 1, 1)))() < 1e-12);
+  for (std::size_t i = 0; i < 4; ++i) {
+    CAPTURE(i);
+    CHECK(xt::amax(xt::abs(results[0][i] - results[1][i]))() < 1e-10);
+  }
 }
 
 TEST_CASE("conv2d: f32 gradients match f64") {

@@ -1,0 +1,145 @@
+// A fixed pool of workers for detail::parallel_for. Workers sleep on a condition variable between
+// jobs (no spinning: on 2 cores a spinning thread steals the core OpenBLAS or the next op needs).
+#include "threads.hpp"
+
+#include <algorithm>
+#include <cblas.h>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "error.hpp"
+
+namespace xgrad {
+
+int num_threads() { return openblas_get_num_threads(); }
+
+void set_num_threads(int n) {
+  if (n < 1) throw Error("set_num_threads: {} threads requested; at least 1 is needed", n);
+  openblas_set_num_threads(n);
+}
+
+namespace detail {
+namespace {
+
+thread_local bool inside_part = false;
+
+using Job = std::function<void(std::size_t, std::size_t, std::size_t)>;
+
+class Pool {
+ public:
+  ~Pool() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+
+  // Runs parts 1..parts-1 of job on the workers and part 0 here.
+  void run(std::size_t parts, std::size_t n, const Job& job) {
+    std::unique_lock lock(mutex_);
+    while (workers_.size() + 1 < parts) {
+      const std::size_t id = workers_.size() + 1;
+      workers_.emplace_back([this, id] { work(id); });
+    }
+    job_ = &job;
+    n_ = n;
+    parts_ = parts;
+    pending_ = parts - 1;
+    error_ = nullptr;
+    ++generation_;
+    lock.unlock();
+    wake_.notify_all();
+
+    std::exception_ptr mine;
+    try {
+      run_part(0);
+    } catch (...) {
+      mine = std::current_exception();
+    }
+    lock.lock();
+    done_.wait(lock, [&] { return pending_ == 0; });
+    job_ = nullptr;
+    if (mine) std::rethrow_exception(mine);
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  void run_part(std::size_t part) {
+    const std::size_t begin = n_ * part / parts_, end = n_ * (part + 1) / parts_;
+    inside_part = true;
+    struct Reset {
+      ~Reset() { inside_part = false; }
+    } reset;
+    (*job_)(part, begin, end);
+  }
+
+  void work(std::size_t id) {
+    std::size_t seen = 0;
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+      if (stopping_) return;
+      seen = generation_;
+      if (id >= parts_) continue;
+      lock.unlock();
+      std::exception_ptr err;
+      try {
+        run_part(id);
+      } catch (...) {
+        err = std::current_exception();
+      }
+      lock.lock();
+      if (err && !error_) error_ = err;
+      if (--pending_ == 0) done_.notify_one();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
+  std::vector<std::thread> workers_;
+  const Job* job_ = nullptr;
+  std::size_t n_ = 0, parts_ = 1, pending_ = 0, generation_ = 0;
+  std::exception_ptr error_;
+  bool stopping_ = false;
+};
+
+Pool& pool() {
+  static Pool p;
+  return p;
+}
+std::mutex& region() {  // one parallel region at a time; a second caller runs serially
+  static std::mutex m;
+  return m;
+}
+
+}  // namespace
+
+std::size_t parallel_parts(std::size_t n) {
+  if (inside_part) return 1;
+  return std::max<std::size_t>(1, std::min<std::size_t>(n, static_cast<std::size_t>(std::max(1, num_threads()))));
+}
+
+void parallel_for(std::size_t n, std::size_t parts, const Job& fn) {
+  if (n == 0) return;
+  parts = std::min(parts, n);
+  std::unique_lock busy(region(), std::try_to_lock);
+  if (parts <= 1 || inside_part || !busy.owns_lock()) {
+    fn(0, 0, n);
+    return;
+  }
+  const int blas_threads = openblas_get_num_threads();
+  openblas_set_num_threads(1);
+  struct Restore {
+    int n;
+    ~Restore() { openblas_set_num_threads(n); }
+  } restore{blas_threads};
+  pool().run(parts, n, fn);
+}
+
+}  // namespace detail
+}  // namespace xgrad

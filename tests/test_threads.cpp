@@ -1,0 +1,95 @@
+// detail::parallel_for: every index in exactly one part, parts on distinct threads, exceptions
+// reach the caller, a nested region runs serially, and OpenBLAS's thread count comes back.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include <xgrad/xgrad.hpp>
+
+#include "error_text.hpp"
+
+namespace xg = xgrad;
+
+namespace {
+struct ThreadsFor {  // sets the thread count for one test and puts the old one back
+  int before = xg::num_threads();
+  explicit ThreadsFor(int n) { xg::set_num_threads(n); }
+  ~ThreadsFor() { xg::set_num_threads(before); }
+};
+}  // namespace
+
+TEST_CASE("parallel_for: each index once, in contiguous near-equal parts") {
+  ThreadsFor two(2);
+  for (std::size_t n : {1, 2, 3, 10, 1001}) {
+    CAPTURE(n);
+    const std::size_t parts = xg::detail::parallel_parts(n);
+    CHECK(parts == std::min<std::size_t>(n, 2));
+    std::vector<std::atomic<int>> hits(n);
+    std::mutex m;
+    std::set<std::thread::id> ids;
+    std::vector<std::pair<std::size_t, std::size_t>> ranges(parts);
+    xg::detail::parallel_for(n, parts, [&](std::size_t part, std::size_t begin, std::size_t end) {
+      {
+        std::lock_guard lock(m);
+        ids.insert(std::this_thread::get_id());
+        ranges[part] = {begin, end};
+        // inside a part of a split, OpenBLAS is single-threaded and nested regions are serial
+        if (parts > 1) {
+          CHECK(xg::num_threads() == 1);
+          CHECK(xg::detail::parallel_parts(n) == 1);
+        }
+      }
+      for (std::size_t i = begin; i < end; ++i) ++hits[i];
+    });
+    for (std::size_t i = 0; i < n; ++i) CHECK(hits[i] == 1);
+    CHECK(ids.size() == parts);
+    CHECK(ranges.front().first == 0);
+    CHECK(ranges.back().second == n);
+    for (std::size_t p = 1; p < parts; ++p) CHECK(ranges[p].first == ranges[p - 1].second);
+    CHECK(xg::num_threads() == 2);  // restored
+  }
+}
+
+TEST_CASE("parallel_for: an exception in any part reaches the caller, and the pool still works") {
+  ThreadsFor two(2);
+  for (std::size_t failing : {0, 1}) {
+    CAPTURE(failing);
+    CHECK_THROWS_WITH_AS(xg::detail::parallel_for(10, 2,
+                                                  [&](std::size_t part, std::size_t, std::size_t) {
+                                                    if (part == failing) throw std::runtime_error("part failed");
+                                                  }),
+                         "part failed", std::runtime_error);
+    CHECK(xg::num_threads() == 2);
+  }
+  std::atomic<int> sum{0};
+  xg::detail::parallel_for(100, 2, [&](std::size_t, std::size_t b, std::size_t e) {
+    for (std::size_t i = b; i < e; ++i) sum += int(i);
+  });
+  CHECK(sum == 4950);
+}
+
+TEST_CASE("parallel_for: one thread, or one item, runs on the caller") {
+  ThreadsFor one(1);
+  CHECK(xg::detail::parallel_parts(100) == 1);
+  std::thread::id seen;
+  xg::detail::parallel_for(100, 1, [&](std::size_t part, std::size_t b, std::size_t e) {
+    CHECK(part == 0);
+    CHECK(b == 0);
+    CHECK(e == 100);
+    seen = std::this_thread::get_id();
+  });
+  CHECK(seen == std::this_thread::get_id());
+  bool called = false;
+  xg::detail::parallel_for(0, 2, [&](std::size_t, std::size_t, std::size_t) { called = true; });
+  CHECK_FALSE(called);
+}
+
+TEST_CASE("set_num_threads: fewer than one thread is an error") {
+  CHECK(error_text::error_of([] { xg::set_num_threads(0); }) ==
+        "set_num_threads: 0 threads requested; at least 1 is needed");
+}
