@@ -1,9 +1,12 @@
-// A fixed pool of workers for detail::parallel_for. Workers sleep on a condition variable between
-// jobs (no spinning: on 2 cores a spinning thread steals the core OpenBLAS or the next op needs).
+// A fixed pool of workers for detail::parallel_for. Between jobs a worker spins for 100 us, then
+// sleeps on a condition variable: long enough to catch the next GEMM of a training step, short
+// enough not to hold a core that OpenBLAS or another process needs for long.
 #include "threads.hpp"
 
 #include <algorithm>
 #include <cblas.h>
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
@@ -28,6 +31,24 @@ thread_local bool inside_part = false;
 
 using Job = std::function<void(std::size_t, std::size_t, std::size_t)>;
 
+// Spin for about this long before sleeping: an MLP step runs its GEMMs a few microseconds apart, and
+// waking a sleeping thread takes 10-50 us in a VM, as long as the GEMM half it would do.
+constexpr auto kSpin = std::chrono::microseconds(100);
+
+template <class Ready>
+bool spin_until(Ready ready) {
+  const auto until = std::chrono::steady_clock::now() + kSpin;
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (ready()) return true;
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    }
+    if (std::chrono::steady_clock::now() >= until) return ready();
+  }
+}
+
 class Pool {
  public:
   ~Pool() {
@@ -41,18 +62,19 @@ class Pool {
 
   // Runs parts 1..parts-1 of job on the workers and part 0 here.
   void run(std::size_t parts, std::size_t n, const Job& job) {
-    std::unique_lock lock(mutex_);
-    while (workers_.size() + 1 < parts) {
-      const std::size_t id = workers_.size() + 1;
-      workers_.emplace_back([this, id] { work(id); });
+    {
+      std::lock_guard lock(mutex_);
+      while (workers_.size() + 1 < parts) {
+        const std::size_t id = workers_.size() + 1;
+        workers_.emplace_back([this, id] { work(id); });
+      }
+      job_ = &job;
+      n_ = n;
+      parts_ = parts;
+      error_ = nullptr;
+      pending_.store(parts - 1);
+      generation_.fetch_add(1);  // publishes the fields above to workers that see the new value
     }
-    job_ = &job;
-    n_ = n;
-    parts_ = parts;
-    pending_ = parts - 1;
-    error_ = nullptr;
-    ++generation_;
-    lock.unlock();
     wake_.notify_all();
 
     std::exception_ptr mine;
@@ -61,8 +83,11 @@ class Pool {
     } catch (...) {
       mine = std::current_exception();
     }
-    lock.lock();
-    done_.wait(lock, [&] { return pending_ == 0; });
+    if (!spin_until([&] { return pending_.load() == 0; })) {
+      std::unique_lock lock(mutex_);
+      done_.wait(lock, [&] { return pending_.load() == 0; });
+    }
+    std::lock_guard lock(mutex_);
     job_ = nullptr;
     if (mine) std::rethrow_exception(mine);
     if (error_) std::rethrow_exception(error_);
@@ -80,22 +105,28 @@ class Pool {
 
   void work(std::size_t id) {
     std::size_t seen = 0;
-    std::unique_lock lock(mutex_);
     for (;;) {
-      wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-      if (stopping_) return;
-      seen = generation_;
+      if (!spin_until([&] { return generation_.load() != seen; })) {
+        std::unique_lock lock(mutex_);
+        wake_.wait(lock, [&] { return stopping_ || generation_.load() != seen; });
+        if (stopping_) return;
+      }
+      seen = generation_.load();
       if (id >= parts_) continue;
-      lock.unlock();
       std::exception_ptr err;
       try {
         run_part(id);
       } catch (...) {
         err = std::current_exception();
       }
-      lock.lock();
-      if (err && !error_) error_ = err;
-      if (--pending_ == 0) done_.notify_one();
+      if (err) {
+        std::lock_guard lock(mutex_);
+        if (!error_) error_ = err;
+      }
+      if (pending_.fetch_sub(1) == 1) {
+        std::lock_guard lock(mutex_);  // the caller may be between its check and its wait
+        done_.notify_one();
+      }
     }
   }
 
@@ -103,7 +134,8 @@ class Pool {
   std::condition_variable wake_, done_;
   std::vector<std::thread> workers_;
   const Job* job_ = nullptr;
-  std::size_t n_ = 0, parts_ = 1, pending_ = 0, generation_ = 0;
+  std::size_t n_ = 0, parts_ = 1;
+  std::atomic<std::size_t> pending_{0}, generation_{0};
   std::exception_ptr error_;
   bool stopping_ = false;
 };

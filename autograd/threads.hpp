@@ -27,5 +27,17 @@ std::size_t parallel_parts(std::size_t n);
 void parallel_for(std::size_t n, std::size_t parts,
                   const std::function<void(std::size_t part, std::size_t begin, std::size_t end)>& fn);
 
+// Runs kernel(begin, end) over [0, n) for an elementwise loop (an optimizer step over a parameter):
+// split across the threads when n is large (a 200k-weight layer takes 0.1 ms per step on one
+// core), in one call otherwise.
+template <class Kernel>
+void for_slices(std::size_t n, Kernel&& kernel) {
+  if (n < (std::size_t{1} << 16)) {
+    kernel(std::size_t{0}, n);
+    return;
+  }
+  parallel_for(n, parallel_parts(n), [&](std::size_t, std::size_t begin, std::size_t end) { kernel(begin, end); });
+}
+
 }  // namespace detail
 }  // namespace xgrad

@@ -17,42 +17,23 @@
 // im2col and col2im are raw loops: for every (channel, kernel row, kernel column) and every output
 // row, one contiguous run of output columns reads the input row with the stride; the zero padding
 // is the part of the run outside [lo, hi), computed once, so the inner loop has no bounds checks.
-// This TU includes <cblas.h>, so it must not include xtensor-blas.
 #include "conv.hpp"
 
 #include <algorithm>
-#include <cblas.h>
 
 #include "../autograd/dispatch.hpp"
 #include "../autograd/threads.hpp"
+#include "blas.hpp"
 
 namespace xgrad {
 
 namespace {
 
-void blas_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const float* a, std::size_t lda,
-               const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
-              1.f, a, int(lda), b, int(ldb), beta, c, int(ldc));
-}
-void blas_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const double* a, std::size_t lda,
-               const double* b, std::size_t ldb, double beta, double* c, std::size_t ldc) {
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
-              1.0, a, int(lda), b, int(ldb), beta, c, int(ldc));
-}
-
-// C [m,n] = op(A) op(B) (+ C when accumulate); BLAS rejects empty operands, so those are done here.
+// C [m,n] = op(A) op(B) (+ C when accumulate), through ops/blas (empty operands handled there).
 template <class T>
 void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda, const T* b,
           std::size_t ldb, T* c, std::size_t ldc, bool accumulate = false) {
-  if (m == 0 || n == 0) return;
-  if (k == 0) {
-    if (!accumulate)
-      for (std::size_t i = 0; i < m; ++i) std::fill_n(c + i * ldc, n, T(0));
-    return;
-  }
-  blas_gemm(ta, tb, m, n, k, a, std::max<std::size_t>(lda, 1), b, std::max<std::size_t>(ldb, 1), T(accumulate ? 1 : 0),
-            c, std::max<std::size_t>(ldc, 1));
+  detail::gemm({ta, tb, m, n, k}, a, lda, b, ldb, c, ldc, accumulate);
 }
 
 struct Geometry {

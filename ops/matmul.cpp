@@ -1,25 +1,13 @@
 // matmul: C = A B.   dA = dC B^T,   dB = A^T dC   (each a GEMM with a transpose flag)
 #include "matmul.hpp"
 
-#include <cblas.h>
-
 #include "../autograd/dispatch.hpp"
 #include "arithmetic.hpp"
+#include "blas.hpp"
 #include "reduce.hpp"
 #include "shape.hpp"
 
 namespace xgrad {
-
-namespace {
-void blas_gemm(bool ta, bool tb, int m, int n, int k, const float* a, int lda, const float* b, int ldb, float* c) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.f, a, lda,
-              b, ldb, 0.f, c, n);
-}
-void blas_gemm(bool ta, bool tb, int m, int n, int k, const double* a, int lda, const double* b, int ldb, double* c) {
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0, a, lda,
-              b, ldb, 0.0, c, n);
-}
-}  // namespace
 
 namespace detail {
 Tensor gemm(const Tensor& a, bool ta, const Tensor& b, bool tb) {
@@ -37,15 +25,8 @@ Tensor gemm(const Tensor& a, bool ta, const Tensor& b, bool tb) {
   return visit2("matmul", a, b, [&](const auto& x, const auto& y) {
     using Array = std::decay_t<decltype(x)>;
     Array c = Array::from_shape(batched ? Shape{batch, m, n} : Shape{m, n});
-    for (std::size_t i = 0; i < batch; ++i) {
-      if (m == 0 || n == 0) break;
-      if (k == 0) {
-        c.fill(0);
-        break;
-      }
-      blas_gemm(ta, tb, int(m), int(n), int(k), x.data() + i * ra * ca, int(ca), y.data() + i * rb * cb, int(cb),
-                c.data() + i * m * n);
-    }
+    for (std::size_t i = 0; i < batch; ++i)
+      gemm({ta, tb, m, n, k}, x.data() + i * ra * ca, ca, y.data() + i * rb * cb, cb, c.data() + i * m * n, n);
     return Tensor(std::move(c));
   });
 }

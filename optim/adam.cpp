@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "../autograd/threads.hpp"
+
 namespace xgrad::optim {
 
 namespace {
@@ -13,8 +15,8 @@ struct AdamConfig {
 
 template <class T>
 void adam_update(const AdamConfig& o, Tensor& param, const Tensor& grad, Optimizer::ParamState& s) {
-  T* w = param.mutable_value<T>().data();
-  const T* g = grad.value<T>().data();
+  T* w_all = param.mutable_value<T>().data();
+  const T* g_all = grad.value<T>().data();
   const std::size_t n = param.numel();
   const double t = static_cast<double>(s.step);
   const double bias_correction1 = 1.0 - std::pow(o.beta1, t);
@@ -25,24 +27,28 @@ void adam_update(const AdamConfig& o, Tensor& param, const Tensor& grad, Optimiz
   const T one_minus_beta1 = static_cast<T>(1.0 - o.beta1), one_minus_beta2 = static_cast<T>(1.0 - o.beta2);
   const T eps = static_cast<T>(o.eps), wd = static_cast<T>(o.weight_decay);
   const T decay = static_cast<T>(1.0 - o.lr * o.weight_decay);
-  T* m = s.buffer<T>("exp_avg", param);
-  T* v = s.buffer<T>("exp_avg_sq", param);
-  T* vmax = o.amsgrad ? s.buffer<T>("max_exp_avg_sq", param) : nullptr;
-  for (std::size_t k = 0; k < n; ++k) {
-    T d = g[k];
-    if (o.weight_decay != 0.0) {
-      if (o.decoupled)
-        w[k] = w[k] * decay;
-      else
-        d = d + wd * w[k];
+  T* m_all = s.buffer<T>("exp_avg", param);
+  T* v_all = s.buffer<T>("exp_avg_sq", param);
+  T* vmax_all = o.amsgrad ? s.buffer<T>("max_exp_avg_sq", param) : nullptr;
+  const bool coupled_decay = o.weight_decay != 0.0 && !o.decoupled, decoupled_decay = o.weight_decay != 0.0 && o.decoupled;
+  xgrad::detail::for_slices(n, [&](std::size_t begin, std::size_t end) {
+    T* __restrict w = w_all;
+    const T* __restrict g = g_all;
+    T* __restrict m = m_all;
+    T* __restrict v = v_all;
+    T* __restrict vmax = vmax_all;
+    for (std::size_t k = begin; k < end; ++k) {
+      T d = g[k];
+      if (decoupled_decay) w[k] = w[k] * decay;
+      if (coupled_decay) d = d + wd * w[k];
+      m[k] = beta1 * m[k] + one_minus_beta1 * d;
+      v[k] = beta2 * v[k] + one_minus_beta2 * d * d;
+      T second = v[k];
+      if (vmax) second = vmax[k] = std::max(vmax[k], v[k]);
+      const T denom = std::sqrt(second) / bc2_sqrt + eps;
+      w[k] = w[k] - step_size * (m[k] / denom);
     }
-    m[k] = beta1 * m[k] + one_minus_beta1 * d;
-    v[k] = beta2 * v[k] + one_minus_beta2 * d * d;
-    T second = v[k];
-    if (vmax) second = vmax[k] = std::max(vmax[k], v[k]);
-    const T denom = std::sqrt(second) / bc2_sqrt + eps;
-    w[k] = w[k] - step_size * (m[k] / denom);
-  }
+  });
 }
 
 void check_adam(const char* who, double lr, std::pair<double, double> betas, double eps, double weight_decay) {

@@ -2,27 +2,48 @@
 
 #include <cmath>
 
+#include "../autograd/threads.hpp"
+
 namespace xgrad::optim {
 
 namespace {
 template <class T>
 void sgd_update(const SGDOptions& o, Tensor& param, const Tensor& grad, Optimizer::ParamState& s) {
-  T* w = param.mutable_value<T>().data();
-  const T* g = grad.value<T>().data();
-  const std::size_t n = param.numel();
+  T* w_all = param.mutable_value<T>().data();
+  const T* g_all = grad.value<T>().data();
   const T lr = static_cast<T>(o.lr), wd = static_cast<T>(o.weight_decay), mom = static_cast<T>(o.momentum);
   const T keep = static_cast<T>(1.0 - o.dampening);
+  const bool decay = o.weight_decay != 0.0, nesterov = o.nesterov;
   bool first = false;
-  T* b = o.momentum != 0.0 ? s.buffer<T>("momentum_buffer", param, 0.0, &first) : nullptr;
-  for (std::size_t k = 0; k < n; ++k) {
-    T d = g[k];
-    if (o.weight_decay != 0.0) d = d + wd * w[k];
-    if (b) {
-      b[k] = first ? d : mom * b[k] + keep * d;
-      d = o.nesterov ? d + mom * b[k] : b[k];
+  T* b_all = o.momentum != 0.0 ? s.buffer<T>("momentum_buffer", param, 0.0, &first) : nullptr;
+  // Each case is its own loop with no branch inside, over restrict pointers, so that it vectorizes.
+  xgrad::detail::for_slices(param.numel(), [&](std::size_t begin, std::size_t end) {
+    T* __restrict w = w_all;
+    const T* __restrict g = g_all;
+    T* __restrict b = b_all;
+    auto grad_at = [&](std::size_t k) { return decay ? g[k] + wd * w[k] : g[k]; };
+    if (!b) {
+      for (std::size_t k = begin; k < end; ++k) w[k] = w[k] - lr * grad_at(k);
+    } else if (first) {  // the buffer starts as the first gradient
+      for (std::size_t k = begin; k < end; ++k) {
+        const T d = grad_at(k);
+        b[k] = d;
+        w[k] = w[k] - lr * (nesterov ? d + mom * d : d);
+      }
+    } else if (nesterov) {
+      for (std::size_t k = begin; k < end; ++k) {
+        const T d = grad_at(k);
+        b[k] = mom * b[k] + keep * d;
+        w[k] = w[k] - lr * (d + mom * b[k]);
+      }
+    } else {
+      for (std::size_t k = begin; k < end; ++k) {
+        const T d = grad_at(k);
+        b[k] = mom * b[k] + keep * d;
+        w[k] = w[k] - lr * b[k];
+      }
     }
-    w[k] = w[k] - lr * d;
-  }
+  });
 }
 }  // namespace
 

@@ -2,7 +2,10 @@
 // reach the caller, a nested region runs serially, and OpenBLAS's thread count comes back.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <tuple>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -92,4 +95,44 @@ TEST_CASE("parallel_for: one thread, or one item, runs on the caller") {
 TEST_CASE("set_num_threads: fewer than one thread is an error") {
   CHECK(error_text::error_of([] { xg::set_num_threads(0); }) ==
         "set_num_threads: 0 threads requested; at least 1 is needed");
+}
+
+namespace {
+xt::xarray<double> naive_matmul(const xt::xarray<double>& a, const xt::xarray<double>& b) {
+  const std::size_t m = a.shape()[0], k = a.shape()[1], n = b.shape()[1];
+  xt::xarray<double> c = xt::zeros<double>({m, n});
+  for (std::size_t i = 0; i < m; ++i)
+    for (std::size_t p = 0; p < k; ++p)
+      for (std::size_t j = 0; j < n; ++j) c(i, j) += a(i, p) * b(p, j);
+  return c;
+}
+xt::xarray<double> naive_transpose(const xt::xarray<double>& a) {
+  xt::xarray<double> t = xt::zeros<double>({a.shape()[1], a.shape()[0]});
+  for (std::size_t i = 0; i < a.shape()[0]; ++i)
+    for (std::size_t j = 0; j < a.shape()[1]; ++j) t(j, i) = a(i, j);
+  return t;
+}
+double max_abs_diff(const xt::xarray<double>& a, const xt::xarray<double>& b) {
+  double d = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) d = std::max(d, std::abs(a.data()[i] - b.data()[i]));
+  return d;
+}
+}  // namespace
+
+TEST_CASE("matmul split across 2 threads: C, dA = dC B^T and dB = A^T dC equal the definition") {
+  ThreadsFor two(2);
+  xg::manual_seed(11);
+  // above the 1 MFLOP split threshold: the first splits C by rows, the second by columns
+  for (auto [m, k, n] : {std::tuple{96, 70, 80}, std::tuple{40, 70, 200}}) {
+    CAPTURE(m);
+    xg::Tensor a = xg::randn({std::size_t(m), std::size_t(k)}, xg::f64).requires_grad_();
+    xg::Tensor b = xg::randn({std::size_t(k), std::size_t(n)}, xg::f64).requires_grad_();
+    const xg::Tensor r = xg::randn({std::size_t(m), std::size_t(n)}, xg::f64);
+    const xg::Tensor c = xg::matmul(a, b);
+    xg::sum(c * r).backward();
+    const auto &av = a.value<double>(), &bv = b.value<double>(), &rv = r.value<double>();
+    CHECK(max_abs_diff(c.value<double>(), naive_matmul(av, bv)) < 1e-12);
+    CHECK(max_abs_diff(a.grad().value<double>(), naive_matmul(rv, naive_transpose(bv))) < 1e-12);
+    CHECK(max_abs_diff(b.grad().value<double>(), naive_matmul(naive_transpose(av), rv)) < 1e-12);
+  }
 }

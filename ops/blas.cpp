@@ -1,0 +1,80 @@
+// GEMM through OpenBLAS, split across xgrad's threads for medium sizes.
+//
+// Why split here: OpenBLAS 0.3.21 (Debian, MAX_THREADS=64) allocates its threaded-GEMM job table
+// with malloc on every call, about half a megabyte, so each call on 2 threads page-faults fresh
+// memory; its worker then spins in sched_yield between calls. Measured on the MLP epoch (batch 64):
+// 1 thread 0.72 s, OpenBLAS on 2 threads 1.06 s with 440 page faults per batch. Splitting C into
+// two blocks computed by single-threaded calls on xgrad's pool avoids both. Large GEMMs (above about
+// 200 MFLOP) still go to OpenBLAS's own threads, which share the packed panels between threads.
+// This TU includes <cblas.h>, so it must not include xtensor-blas.
+#include "blas.hpp"
+
+#include <algorithm>
+#include <cblas.h>
+
+#include "../autograd/threads.hpp"
+
+namespace xgrad::detail {
+
+namespace {
+
+void call(const GemmShape& s, const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
+          std::size_t ldc) {
+  cblas_sgemm(CblasRowMajor, s.ta ? CblasTrans : CblasNoTrans, s.tb ? CblasTrans : CblasNoTrans, int(s.m), int(s.n),
+              int(s.k), 1.f, a, int(lda), b, int(ldb), beta, c, int(ldc));
+}
+void call(const GemmShape& s, const double* a, std::size_t lda, const double* b, std::size_t ldb, double beta,
+          double* c, std::size_t ldc) {
+  cblas_dgemm(CblasRowMajor, s.ta ? CblasTrans : CblasNoTrans, s.tb ? CblasTrans : CblasNoTrans, int(s.m), int(s.n),
+              int(s.k), 1.0, a, int(lda), b, int(ldb), beta, c, int(ldc));
+}
+
+constexpr double kSplitFrom = 1e6, kSplitUpTo = 2e8;  // FLOPs
+constexpr std::size_t kAlign = 16;                    // block edges on multiples of 16 rows/columns
+
+template <class T>
+void gemm_impl(const GemmShape& s, const T* a, std::size_t lda, const T* b, std::size_t ldb, T* c, std::size_t ldc,
+               bool accumulate) {
+  if (s.m == 0 || s.n == 0) return;
+  if (s.k == 0) {
+    if (!accumulate)
+      for (std::size_t i = 0; i < s.m; ++i) std::fill_n(c + i * ldc, s.n, T(0));
+    return;
+  }
+  lda = std::max<std::size_t>(lda, 1), ldb = std::max<std::size_t>(ldb, 1), ldc = std::max<std::size_t>(ldc, 1);
+  const T beta = accumulate ? T(1) : T(0);
+  const double flops = 2.0 * double(s.m) * double(s.n) * double(s.k);
+  const bool split_rows = s.m >= s.n;  // split the longer side of C into blocks of whole rows or columns
+  const std::size_t units = ((split_rows ? s.m : s.n) + kAlign - 1) / kAlign;
+  const std::size_t parts = flops < kSplitFrom || flops > kSplitUpTo ? 1 : parallel_parts(units);
+  if (parts <= 1) {
+    call(s, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  parallel_for(units, parts, [&](std::size_t, std::size_t begin, std::size_t end) {
+    const std::size_t total = split_rows ? s.m : s.n;
+    const std::size_t lo = std::min(begin * kAlign, total), hi = std::min(end * kAlign, total);
+    if (lo == hi) return;
+    GemmShape part = s;
+    if (split_rows) {  // rows lo..hi of C = rows lo..hi of op(A), times op(B)
+      part.m = hi - lo;
+      call(part, s.ta ? a + lo : a + lo * lda, lda, b, ldb, beta, c + lo * ldc, ldc);
+    } else {           // columns lo..hi of C = op(A) times columns lo..hi of op(B)
+      part.n = hi - lo;
+      call(part, a, lda, s.tb ? b + lo * ldb : b + lo, ldb, beta, c + lo, ldc);
+    }
+  });
+}
+
+}  // namespace
+
+void gemm(const GemmShape& s, const float* a, std::size_t lda, const float* b, std::size_t ldb, float* c,
+          std::size_t ldc, bool accumulate) {
+  gemm_impl(s, a, lda, b, ldb, c, ldc, accumulate);
+}
+void gemm(const GemmShape& s, const double* a, std::size_t lda, const double* b, std::size_t ldb, double* c,
+          std::size_t ldc, bool accumulate) {
+  gemm_impl(s, a, lda, b, ldb, c, ldc, accumulate);
+}
+
+}  // namespace xgrad::detail
