@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "dispatch.hpp"
+#include "malloc_tuning.hpp"
 #include "random.hpp"
 
 namespace xgrad {
@@ -29,8 +30,13 @@ TensorImpl::~TensorImpl() {
 }
 
 // --- members -------------------------------------------------------------------------------------
-Tensor::Tensor(xt::xarray<float> value) : impl_(std::make_shared<TensorImpl>(std::move(value))) {}
-Tensor::Tensor(xt::xarray<double> value) : impl_(std::make_shared<TensorImpl>(std::move(value))) {}
+// Every tensor starts here, so this is where malloc gets tuned for training (autograd/malloc_tuning.hpp).
+Tensor::Tensor(xt::xarray<float> value) : impl_(std::make_shared<TensorImpl>(std::move(value))) {
+  detail::tune_malloc_once();
+}
+Tensor::Tensor(xt::xarray<double> value) : impl_(std::make_shared<TensorImpl>(std::move(value))) {
+  detail::tune_malloc_once();
+}
 
 Shape Tensor::shape() const {
   return detail::visit("shape", *this, [](const auto& a) { return detail::to_shape(a.shape()); });
