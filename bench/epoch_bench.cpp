@@ -2,13 +2,15 @@
 // peak RSS printed, and the one /usr/bin/time -f %M reports, belongs to that framework alone).
 //
 //   epoch_bench --framework xgrad|torch --model mlp|convnet [--threads N] [--batches B]
-//               [--data DIR]
+//               [--data DIR] [--torch-data float|bytes]
 //
 // mlp: 784-256-128-10 (ReLU), SGD lr 0.05 momentum 0.9. convnet: conv3x3(1->16,pad 1)-ReLU-
 // maxpool2 - conv3x3(16->32,pad 1)-ReLU-maxpool2 - 1568-128-10, Adam lr 1e-3. Batch 64, cross
-// entropy. Both frameworks see the same float data (loaded by xgrad's IDX reader; libtorch wraps
-// the same buffer with from_blob) in the same batch order: permutation(60000, seed 0, epoch 0),
-// the order of xgrad's DataLoader {.shuffle = true, .seed = 0}. --batches B runs the first B
+// entropy. Both frameworks see the same pixels (read by xgrad's IDX reader) in the same batch order:
+// permutation(60000, seed 0, epoch 0), the order of xgrad's DataLoader {.shuffle = true, .seed = 0}.
+// xgrad keeps them as its Dataset does, bytes converted per batch (47 MB); libtorch, with
+// --torch-data float (the default), as torch::data::datasets::MNIST does, one float tensor
+// (188 MB), or with --torch-data bytes like xgrad (a uint8 tensor, each batch converted). --batches B runs the first B
 // batches only and scales the time to a full epoch. --threads N: xgrad sets OpenBLAS to N threads;
 // libtorch sets torch::set_num_threads(N) and leaves OpenBLAS to OPENBLAS_NUM_THREADS (or its default). The time covers batch assembly, forward,
 // backward and the optimizer step; not the data loading.
@@ -60,7 +62,7 @@ EpochResult xgrad_epoch(const EpochConfig& cfg, const xg::data::Dataset& train) 
 
 int main(int argc, char** argv) {
   using namespace bench;
-  std::string framework = "xgrad", data_dir = "/usr/share/datasets/fashion-mnist";
+  std::string framework = "xgrad", data_dir = "/usr/share/datasets/fashion-mnist", torch_data = "float";
   EpochConfig cfg;
   cfg.model = "mlp";
   int threads = 1;
@@ -71,16 +73,18 @@ int main(int argc, char** argv) {
     else if (k == "--threads") threads = std::atoi(v.c_str());
     else if (k == "--batches") cfg.max_batches = std::strtoull(v.c_str(), nullptr, 10);
     else if (k == "--data") data_dir = v;
+    else if (k == "--torch-data") torch_data = v;
     else {
-      fmt::print(stderr, "usage: epoch_bench --framework xgrad|torch --model mlp|convnet [--threads N] [--batches B] [--data DIR]\n");
+      fmt::print(stderr, "usage: epoch_bench --framework xgrad|torch --model mlp|convnet [--threads N] [--batches B] [--data DIR] [--torch-data float|bytes]\n");
       return 2;
     }
   }
-  if ((framework != "xgrad" && framework != "torch") || (cfg.model != "mlp" && cfg.model != "convnet")) {
-    fmt::print(stderr, "unknown framework or model\n");
+  if ((framework != "xgrad" && framework != "torch") || (cfg.model != "mlp" && cfg.model != "convnet") ||
+      (torch_data != "float" && torch_data != "bytes")) {
+    fmt::print(stderr, "unknown framework, model or --torch-data\n");
     return 2;
   }
-  const xg::data::Dataset train = xg::data::load_mnist_dir(data_dir, "train");
+  xg::data::Dataset train = xg::data::load_mnist_dir(data_dir, "train");
   // Loading (gunzip + u8 -> f32) has its own transient peak, the same for both frameworks; the
   // peak that matters is the one during training, so it is reset here (the whole-process peak,
   // loading included, is what /usr/bin/time -f %M shows).
@@ -89,13 +93,16 @@ int main(int argc, char** argv) {
   const bool reset = reset_peak_rss();
   EpochResult r;
   if (framework == "xgrad") {
-    blas_set_threads(threads);  // xgrad's only threads are OpenBLAS's
+    xg::set_num_threads(threads);  // OpenBLAS's and xgrad's own
     r = xgrad_epoch(cfg, train);
   } else {
 #ifdef XGRAD_BENCH_HAVE_TORCH
     torch_threads(threads);  // intra-op (OpenMP); OpenBLAS's own pool is left to OPENBLAS_NUM_THREADS
     std::vector<std::size_t> order = xg::data::permutation(train.size(), 0, 0);
-    r = torch_epoch(cfg, train.images().data(), train.labels().data(), train.size(), order);
+    std::vector<std::uint8_t> pixels(train.bytes().begin(), train.bytes().end());
+    std::vector<std::int64_t> labels = train.labels();
+    train = {};  // libtorch holds the data from here on
+    r = torch_epoch(cfg, std::move(pixels), std::move(labels), order, torch_data == "bytes");
 #else
     fmt::print(stderr, "libtorch was not found at configure time\n");
     return 2;
@@ -103,10 +110,10 @@ int main(int argc, char** argv) {
   }
   const double epoch_s = r.seconds * double(r.batches_per_epoch) / double(r.batches);
   // One machine-readable line for run_epoch_bench.sh, then nothing else on stdout.
-  fmt::print("RESULT framework={} model={} threads={} batches={}/{} seconds={:.3f} epoch_seconds={:.3f} "
+  fmt::print("RESULT framework={} data={} model={} threads={} batches={}/{} seconds={:.3f} epoch_seconds={:.3f} "
              "ms_per_batch={:.3f} mean_loss={:.4f} load_peak_kb={} rss_after_data_kb={} train_peak_rss_kb={} OMP_NUM_THREADS={} "
              "OPENBLAS_NUM_THREADS={} openblas_threads={}\n",
-             framework, cfg.model, threads, r.batches, r.batches_per_epoch, r.seconds, epoch_s,
+             framework, framework == "torch" ? torch_data : "bytes", cfg.model, threads, r.batches, r.batches_per_epoch, r.seconds, epoch_s,
              r.seconds * 1e3 / double(r.batches), r.mean_loss, load_peak, rss_data, reset ? peak_rss_kb() : -1,
              std::getenv("OMP_NUM_THREADS") ? std::getenv("OMP_NUM_THREADS") : "-",
              std::getenv("OPENBLAS_NUM_THREADS") ? std::getenv("OPENBLAS_NUM_THREADS") : "-", blas_get_threads());

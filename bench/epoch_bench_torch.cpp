@@ -5,13 +5,16 @@
 
 namespace bench {
 
-EpochResult torch_epoch(const EpochConfig& cfg, const float* images, const std::int64_t* labels, std::size_t n,
-                        const std::vector<std::size_t>& order) {
+EpochResult torch_epoch(const EpochConfig& cfg, std::vector<std::uint8_t>&& pixels, std::vector<std::int64_t>&& labels,
+                        const std::vector<std::size_t>& order, bool bytes_data) {
   namespace nn = torch::nn;
-  const auto N = static_cast<std::int64_t>(n);
-  // The same buffers as xgrad's dataset, not copied.
-  const torch::Tensor all_x = torch::from_blob(const_cast<float*>(images), {N, 1, 28, 28}, torch::kFloat32);
-  const torch::Tensor all_y = torch::from_blob(const_cast<std::int64_t*>(labels), {N}, torch::kInt64);
+  const auto N = static_cast<std::int64_t>(labels.size());
+  // libtorch's own copies of the data; the byte vector is freed after.
+  const torch::Tensor bytes = torch::from_blob(pixels.data(), {N, 1, 28, 28}, torch::kUInt8);
+  const torch::Tensor all_x = bytes_data ? bytes.clone() : bytes.to(torch::kFloat32).div_(255);
+  const torch::Tensor all_y = torch::from_blob(labels.data(), {N}, torch::kInt64).clone();
+  std::vector<std::uint8_t>().swap(pixels);
+  std::vector<std::int64_t>().swap(labels);
   std::vector<std::int64_t> order64(order.begin(), order.end());
   const torch::Tensor perm = torch::from_blob(order64.data(), {N}, torch::kInt64);
 
@@ -37,7 +40,9 @@ EpochResult torch_epoch(const EpochConfig& cfg, const float* images, const std::
   for (std::int64_t start = 0; start < N; start += B) {
     if (cfg.max_batches && res.batches == cfg.max_batches) break;
     const torch::Tensor idx = perm.slice(0, start, std::min(start + B, N));
-    const torch::Tensor x = all_x.index_select(0, idx), y = all_y.index_select(0, idx);
+    torch::Tensor x = all_x.index_select(0, idx);
+    if (bytes_data) x = x.to(torch::kFloat32).div_(255);
+    const torch::Tensor y = all_y.index_select(0, idx);
     opt->zero_grad();
     torch::Tensor l = torch::nn::functional::cross_entropy(net->forward(x), y);
     l.backward();

@@ -29,7 +29,7 @@ struct ConvShape {
   int n = 64, c = 16, h = 28, w = 28, o = 32, k = 3, pad = 1;
 };
 
-// One epoch (or its first max_batches batches) on a dataset of n examples of 1x28x28 floats in
+// One epoch (or its first max_batches batches) on a dataset of n examples of 1x28x28 pixels in
 // the batch order `order` (batch b = order[b*batch .. (b+1)*batch)).
 struct EpochConfig {
   std::string model;  // "mlp" (SGD momentum 0.9 lr 0.05) or "convnet" (Adam lr 1e-3)
@@ -51,8 +51,11 @@ struct LstmShape {
 #ifdef XGRAD_BENCH_HAVE_TORCH
 void torch_threads(int n);  // torch::set_num_threads (intra-op)
 ChainRun torch_conv(const ConvShape& s);
-EpochResult torch_epoch(const EpochConfig& cfg, const float* images, const std::int64_t* labels, std::size_t n,
-                        const std::vector<std::size_t>& order);
+// pixels: n x 784 bytes (read as byte / 255), taken over and freed once libtorch holds its data.
+// bytes_data = false: one float tensor of the whole set, as torch::data::datasets::MNIST holds it
+// (188 MB for Fashion-MNIST); true: a uint8 tensor, each batch converted (what xgrad's Dataset does).
+EpochResult torch_epoch(const EpochConfig& cfg, std::vector<std::uint8_t>&& pixels, std::vector<std::int64_t>&& labels,
+                        const std::vector<std::size_t>& order, bool bytes_data);
 ChainRun torch_lstm(const LstmShape& s);
 std::string torch_config();
 #endif

@@ -35,7 +35,7 @@ Batch DataLoader::batch(const std::vector<std::size_t>& order, std::size_t i) co
                      order.begin() + static_cast<std::ptrdiff_t>(begin + count));
   for (std::size_t j = 0; j < count; ++j) {
     const std::size_t k = out.indices[j];
-    std::memcpy(images.data() + j * n, dataset_->data(k), n * sizeof(float));
+    dataset_->copy_example(k, images.data() + j * n);
     out.labels[j] = dataset_->labels()[k];
   }
   out.images = Tensor(std::move(images));

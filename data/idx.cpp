@@ -207,13 +207,11 @@ Dataset load_idx_pair(const std::filesystem::path& images_path, const std::files
   if (im.count != lab.size())
     throw Error("idx: {} has {} images but {} has {} labels", images_path.string(), im.count, labels_path.string(),
                 lab.size());
-  xt::xarray<float> images = xt::xarray<float>::from_shape({im.count, std::size_t(1), im.rows, im.cols});
-  float* dst = images.data();
-  const std::uint8_t* src = im.pixels.data();
-  const std::size_t n = im.pixels.size();
-  for (std::size_t i = 0; i < n; ++i) dst[i] = static_cast<float>(src[i]) * (1.f / 255.f);
+  // Kept as the file's bytes (a quarter of the floats' memory); reads convert to byte / 255.
+  xt::xarray<std::uint8_t> pixels = xt::xarray<std::uint8_t>::from_shape({im.count, std::size_t(1), im.rows, im.cols});
+  std::memcpy(pixels.data(), im.pixels.data(), im.pixels.size());
   std::vector<std::int64_t> labels(lab.begin(), lab.end());
-  return Dataset(std::move(images), std::move(labels));
+  return Dataset(std::move(pixels), std::move(labels), 1.f / 255.f);
 }
 
 Split parse_split(std::string_view name) {

@@ -35,8 +35,8 @@ void write_idx(const std::filesystem::path& path, std::span<const std::uint32_t>
 void write_idx_images(const std::filesystem::path& path, const IdxImages& images);
 void write_idx_labels(const std::filesystem::path& path, std::span<const std::uint8_t> labels);
 
-// An image file and its label file as a Dataset: images [N, 1, rows, cols] scaled to [0, 1], labels
-// as int64. The image and label counts must agree.
+// An image file and its label file as a Dataset: images [N, 1, rows, cols] kept as bytes and read as
+// byte / 255 (so in [0, 1]; see Dataset), labels as int64. The image and label counts must agree.
 Dataset load_idx_pair(const std::filesystem::path& images_path, const std::filesystem::path& labels_path);
 
 enum class Split { train, test };

@@ -47,9 +47,11 @@ MeanImage& MeanImage::fit(const Dataset& train) {
   check_train("MeanImage", train);
   const std::size_t n = train.size(), d = train.example_numel();
   std::vector<double> sum(d, 0.0);
-  const float* x = train.images().data();
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t j = 0; j < d; ++j) sum[j] += x[i * d + j];
+  std::vector<float> buffer;
+  for (std::size_t i = 0; i < n; ++i) {
+    const float* x = train.example(i, buffer);
+    for (std::size_t j = 0; j < d; ++j) sum[j] += x[j];
+  }
   mean_ = xt::xarray<float>::from_shape(train.example_shape());
   for (std::size_t j = 0; j < d; ++j) mean_.data()[j] = static_cast<float>(sum[j] / static_cast<double>(n));
   return *this;
@@ -67,6 +69,7 @@ xt::xarray<float> MeanImage::transform(xt::xarray<float> x) const {
 }
 
 Dataset MeanImage::transform(Dataset d) const {
+  if (d.stores_bytes()) d = d.to_float();
   d.mutable_images() = transform(std::move(d.mutable_images()));
   return d;
 }
@@ -89,24 +92,26 @@ ChannelNormalize& ChannelNormalize::fit(const Dataset& train) {
   check_train("ChannelNormalize", train);
   const Shape ex = train.example_shape();
   const std::size_t n = train.size(), channels = ex[0], spatial = train.example_numel() / channels;
-  const float* x = train.images().data();
   const double count = static_cast<double>(n) * static_cast<double>(spatial);
+  std::vector<double> sum(channels, 0.0), sq(channels, 0.0);
+  std::vector<float> buffer;
+  for (std::size_t i = 0; i < n; ++i) {
+    const float* x = train.example(i, buffer);
+    for (std::size_t c = 0; c < channels; ++c)
+      for (std::size_t s = 0; s < spatial; ++s) sum[c] += x[c * spatial + s];
+  }
+  for (std::size_t i = 0; i < n; ++i) {  // second pass, around the mean: no cancellation
+    const float* x = train.example(i, buffer);
+    for (std::size_t c = 0; c < channels; ++c) {
+      const double mean = sum[c] / count;
+      for (std::size_t s = 0; s < spatial; ++s) sq[c] += (x[c * spatial + s] - mean) * (x[c * spatial + s] - mean);
+    }
+  }
   mean_.assign(channels, 0.f);
   std_.assign(channels, 1.f);
   for (std::size_t c = 0; c < channels; ++c) {
-    double sum = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      const float* p = x + (i * channels + c) * spatial;
-      for (std::size_t s = 0; s < spatial; ++s) sum += p[s];
-    }
-    const double mean = sum / count;
-    double sq = 0;  // second pass: no cancellation
-    for (std::size_t i = 0; i < n; ++i) {
-      const float* p = x + (i * channels + c) * spatial;
-      for (std::size_t s = 0; s < spatial; ++s) sq += (p[s] - mean) * (p[s] - mean);
-    }
-    const double sd = std::sqrt(sq / count);
-    mean_[c] = static_cast<float>(mean);
+    const double sd = std::sqrt(sq[c] / count);
+    mean_[c] = static_cast<float>(sum[c] / count);
     std_[c] = sd < 1e-8 ? 1.f : static_cast<float>(sd);
   }
   return *this;
@@ -129,6 +134,7 @@ xt::xarray<float> ChannelNormalize::transform(xt::xarray<float> x) const {
 }
 
 Dataset ChannelNormalize::transform(Dataset d) const {
+  if (d.stores_bytes()) d = d.to_float();
   d.mutable_images() = transform(std::move(d.mutable_images()));
   return d;
 }
@@ -144,12 +150,14 @@ PCA& PCA::fit(const Dataset& train) {
   const std::size_t k = options_.components == 0 ? d : options_.components;
   if (k > d) throw Error("PCA: {} components requested from {}-dimensional examples", k, d);
   if (!(options_.eps >= 0)) throw Error("PCA: eps {} must be non-negative", options_.eps);
-  const float* x = train.images().data();
+  std::vector<float> buffer;
 
   // X -= mean(X, axis=0)
   std::vector<double> mean(d, 0.0);
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t j = 0; j < d; ++j) mean[j] += x[i * d + j];
+  for (std::size_t i = 0; i < n; ++i) {
+    const float* x = train.example(i, buffer);
+    for (std::size_t j = 0; j < d; ++j) mean[j] += x[j];
+  }
   for (auto& m : mean) m /= static_cast<double>(n);
 
   // cov = X^T X / N, accumulated over row blocks in double (upper triangle by dsyrk, then mirrored).
@@ -158,8 +166,10 @@ PCA& PCA::fit(const Dataset& train) {
   std::vector<double> rows(block * d);
   for (std::size_t i0 = 0; i0 < n; i0 += block) {
     const std::size_t b = std::min(block, n - i0);
-    for (std::size_t i = 0; i < b; ++i)
-      for (std::size_t j = 0; j < d; ++j) rows[i * d + j] = x[(i0 + i) * d + j] - mean[j];
+    for (std::size_t i = 0; i < b; ++i) {
+      const float* x = train.example(i0 + i, buffer);
+      for (std::size_t j = 0; j < d; ++j) rows[i * d + j] = x[j] - mean[j];
+    }
     cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(d), static_cast<int>(b), 1.0, rows.data(),
                 static_cast<int>(d), 1.0, cov.data(), static_cast<int>(d));
   }
@@ -219,7 +229,9 @@ xt::xarray<float> PCA::transform(const xt::xarray<float>& x) const {
   return out;
 }
 
-Dataset PCA::transform(const Dataset& d) const { return Dataset(transform(d.images()), d.labels()); }
+Dataset PCA::transform(const Dataset& d) const {
+  return Dataset(transform(d.stores_bytes() ? d.to_float().images() : d.images()), d.labels());
+}
 
 void PCA::operator()(Batch& batch) const { batch.images = Tensor(transform(batch.images.value<float>())); }
 

@@ -188,7 +188,7 @@ int main(int argc, char** argv) {
     model->eval();
     xg::NoGradGuard no_grad;
     const auto some = examples::first(test, samples);
-    xg::Tensor maps = xg::Tensor(xt::xarray<float>(some.images()));
+    xg::Tensor maps = xg::Tensor(xt::xarray<float>(some.to_float().images()));
     for (std::size_t i = 0; i < model->size(); ++i) {
       maps = (*model)[i](maps);
       if (dynamic_cast<xg::nn::ReLU*>(&(*model)[i])) break;

@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
     // Mean subtraction, the mean image of the training split only; then rows of 784 values.
     const xg::data::MeanImage mean(train);
     auto rows = [&](const xg::data::Dataset& d) {
-      xt::xarray<float> x = mean.transform(d.images());
+      xt::xarray<float> x = mean.transform(d).images();
       x.reshape({d.size(), d.example_numel()});
       return xg::data::Dataset(std::move(x), d.labels());
     };

@@ -294,8 +294,13 @@ Tensor conv2d_typed(const Geometry& g, const Tensor& x, const Tensor& w, const T
       std::vector<double> db(F, 0.0);
       for (std::size_t i = 0; i < g.n * F; ++i) {
         const T* row = dy + i * P;
-        T s = 0;
-        for (std::size_t p = 0; p < P; ++p) s += row[p];
+        T lane[8] = {};  // 8 independent sums vectorize; one running sum is a chain of dependent adds
+        std::size_t p = 0;
+        for (; p + 8 <= P; p += 8)
+          for (std::size_t j = 0; j < 8; ++j) lane[j] += row[p + j];
+        double s = 0;
+        for (; p < P; ++p) s += row[p];
+        for (T l : lane) s += l;
         db[i % F] += s;
       }
       xt::xarray<T> dbv = xt::xarray<T>::from_shape({F});

@@ -79,7 +79,20 @@ Tensor relu(const Tensor& x, Site site) {
     using T = typename std::decay_t<decltype(a)>::value_type;
     return xt::maximum(a, T(0));
   });
-  return record("relu", y, {x}, [](Backward& g) { g.dx[0] = g.dy * (g.x[0] > 0.0); }, site);
+  // relu'(x) = 1 where x > 0, else 0 (also at the kink x = 0): dy passes where x was positive.
+  // One select per element, not a mask tensor and a product: relu sits after every conv layer.
+  return record("relu", y, {x}, [](Backward& g) {
+    g.dx[0] = detail::visit2("relu", g.dy, g.x[0], [](const auto& dy, const auto& a) {
+      using Array = std::decay_t<decltype(a)>;
+      using T = typename Array::value_type;
+      Array dx = Array::from_shape(a.shape());
+      const T* __restrict d = dy.data();
+      const T* __restrict in = a.data();
+      T* __restrict out = dx.data();
+      for (std::size_t k = 0, n = a.size(); k < n; ++k) out[k] = in[k] > T(0) ? d[k] : T(0);
+      return Tensor(std::move(dx));
+    });
+  }, site);
 }
 
 Tensor sign(const Tensor& x) {

@@ -3,10 +3,12 @@
 //   avg:  y = mean(window), dx[window] += dy / (KH*KW)
 #include "pool.hpp"
 
+#include <algorithm>
 #include <limits>
 
 #include "../autograd/dispatch.hpp"
 #include "../autograd/kinks.hpp"
+#include "../autograd/threads.hpp"
 
 namespace xgrad {
 
@@ -38,6 +40,16 @@ Pool check(const char* op, const Tensor& x, Size2 kernel, Size2 stride) {
   return p;
 }
 
+// fn(q) for every plane q, split across xgrad's threads when there is enough to do (planes are
+// independent and write disjoint parts of the output).
+template <class F>
+void for_planes(const Pool& p, F&& fn) {
+  const std::size_t parts = p.planes * p.in_plane() < (std::size_t{1} << 16) ? 1 : detail::parallel_parts(p.planes);
+  detail::parallel_for(p.planes, parts, [&](std::size_t, std::size_t begin, std::size_t end) {
+    for (std::size_t q = begin; q < end; ++q) fn(q);
+  });
+}
+
 Shape out_shape(const Tensor& x, const Pool& p) {
   const Shape s = x.shape();
   return {s[0], s[1], p.oh, p.ow};
@@ -53,10 +65,31 @@ Tensor max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Site site) {
   Tensor y = detail::visit("max_pool2d", x, [&](const auto& a) {
     using T = typename std::decay_t<decltype(a)>::value_type;
     xt::xarray<T> out = xt::xarray<T>::from_shape(out_shape(x, p));
-    for (std::size_t q = 0; q < p.planes; ++q) {
+    for_planes(p, [&](std::size_t q) {
       const T* src = a.data() + q * p.in_plane();
       T* dst = out.data() + q * p.out_plane();
       std::uint32_t* sw = switches.data() + q * p.out_plane();
+      if (p.kh == 2 && p.kw == 2 && p.sh == 2 && p.sw == 2) {  // the common 2x2/2 pool, branch-free
+        for (std::size_t i = 0; i < p.oh; ++i) {
+          const T* __restrict r0 = src + 2 * i * p.w;
+          const T* __restrict r1 = r0 + p.w;
+          T* __restrict out = dst + i * p.ow;
+          std::uint32_t* __restrict at = sw + i * p.ow;
+          const auto top = static_cast<std::uint32_t>(2 * i * p.w), below = static_cast<std::uint32_t>(p.w);
+          for (std::size_t j = 0; j < p.ow; ++j) {
+            // the same strict '>' chain as below, in row-major window order, as selects
+            const auto left = static_cast<std::uint32_t>(2 * j);
+            T m = r0[2 * j];
+            std::uint32_t k = top + left;
+            if (r0[2 * j + 1] > m) m = r0[2 * j + 1], k = top + left + 1;
+            if (r1[2 * j] > m) m = r1[2 * j], k = top + below + left;
+            if (r1[2 * j + 1] > m) m = r1[2 * j + 1], k = top + below + left + 1;
+            out[j] = m;
+            at[j] = k;
+          }
+        }
+        return;
+      }
       for (std::size_t i = 0; i < p.oh; ++i)
         for (std::size_t j = 0; j < p.ow; ++j) {
           std::size_t best = i * p.sh * p.w + j * p.sw;  // the window's top-left element
@@ -72,7 +105,7 @@ Tensor max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Site site) {
           dst[i * p.ow + j] = m;
           sw[i * p.ow + j] = static_cast<std::uint32_t>(best);
         }
-    }
+    });
     return Tensor(std::move(out));
   });
   if (kinks::recording()) {
@@ -83,13 +116,14 @@ Tensor max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Site site) {
   return record("max_pool2d", y, {x}, [p, switches = std::move(switches)](Backward& g) {
     g.dx[0] = detail::visit("max_pool2d", g.dy, [&](const auto& d) {
       using T = typename std::decay_t<decltype(d)>::value_type;
-      xt::xarray<T> dx = xt::zeros<T>(g.x[0].shape());
-      for (std::size_t q = 0; q < p.planes; ++q) {
+      xt::xarray<T> dx = xt::xarray<T>::from_shape(g.x[0].shape());
+      for_planes(p, [&](std::size_t q) {
         const T* src = d.data() + q * p.out_plane();
         const std::uint32_t* sw = switches.data() + q * p.out_plane();
         T* dst = dx.data() + q * p.in_plane();
+        std::fill(dst, dst + p.in_plane(), T(0));
         for (std::size_t o = 0; o < p.out_plane(); ++o) dst[sw[o]] += src[o];
-      }
+      });
       return Tensor(std::move(dx));
     });
   }, site);

@@ -335,6 +335,10 @@ TEST_CASE("max_pool2d: ties go to the first maximum in row-major window order") 
   xg::Tensor b = xg::Tensor(xt::xarray<double>{{{{1, 3}, {3, 2}}}}).requires_grad_();
   xg::sum(xg::max_pool2d(b, 2)).backward();
   CHECK(b.grad().value<double>() == xt::xarray<double>{{{{0, 1}, {0, 0}}}});
+  // tie in the bottom row of a 2x2/2 window of a wider, odd plane (the last column is not pooled)
+  xg::Tensor d = xg::Tensor(xt::xarray<double>{{{{1, 2, 9, 0, 7}, {4, 4, 9, 9, 7}}}}).requires_grad_();
+  xg::sum(xg::max_pool2d(d, 2)).backward();
+  CHECK(d.grad().value<double>() == xt::xarray<double>{{{{0, 0, 1, 0, 0}, {1, 0, 0, 0, 0}}}});
   // same in f32
   xg::Tensor c = xg::Tensor(xt::xarray<float>{{{{2, 1, 2}, {2, 0, 2}}}}).requires_grad_();
   xg::sum(xg::max_pool2d(c, {2, 3})).backward();

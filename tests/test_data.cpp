@@ -143,7 +143,9 @@ TEST_CASE("IDX reader round-trips gz and plain files") {
     const auto ds = xd::load_idx_pair(ip, lp);
     CHECK(ds.size() == 5);
     CHECK(ds.example_shape() == xg::Shape{1, 3, 4});
-    CHECK(ds.images().data()[7] == Approx(images.pixels[7] / 255.0));
+    REQUIRE(ds.stores_bytes());  // the file's bytes, read as byte / 255
+    CHECK(ds.bytes().data()[7] == images.pixels[7]);
+    CHECK(ds.to_float().images().data()[7] == static_cast<float>(images.pixels[7]) * (1.f / 255.f));
     CHECK(ds.labels()[3] == 3);
     const auto ex = ds.get(2);
     CHECK(ex.label == 2);
@@ -613,10 +615,77 @@ TEST_CASE("Fashion-MNIST test split loads from the Debian package") {
   const auto [lo, hi] = std::minmax_element(test.labels().begin(), test.labels().end());
   CHECK(*lo == 0);
   CHECK(*hi == 9);
-  const auto [pmin, pmax] = std::minmax_element(test.images().begin(), test.images().end());
+  CHECK(test.stores_bytes());
+  CHECK(test.bytes().size() == 10000 * 784);  // 7.8 MB, not 31 MB of floats
+  const xd::Dataset floats = test.to_float();
+  const auto [pmin, pmax] = std::minmax_element(floats.images().begin(), floats.images().end());
   CHECK(*pmin == 0.f);
   CHECK(*pmax == 1.f);
   double first = 0;
-  for (std::size_t i = 0; i < 784; ++i) first += test.images().data()[i];
+  for (std::size_t i = 0; i < 784; ++i) first += floats.images().data()[i];
   CHECK(first == Approx(33456.0 / 255.0).epsilon(1e-5));  // the sum of the first image's bytes
+}
+
+TEST_CASE("a dataset of bytes reads as byte * scale everywhere, and images() says to use to_float()") {
+  xt::xarray<std::uint8_t> bytes = xt::xarray<std::uint8_t>::from_shape({6, 2, 2, 3});
+  for (std::size_t k = 0; k < bytes.size(); ++k) bytes.data()[k] = static_cast<std::uint8_t>((k * 37) % 256);
+  const std::vector<std::int64_t> labels{0, 1, 2, 0, 1, 2};
+  const xd::Dataset ds(bytes, labels, 0.5f);
+  CHECK(ds.stores_bytes());
+  CHECK(ds.byte_scale() == 0.5f);
+  CHECK(ds.example_shape() == xg::Shape{2, 2, 3});
+  CHECK(ds.example_numel() == 12);
+  auto value = [&](std::size_t i, std::size_t k) { return static_cast<float>(bytes.data()[i * 12 + k]) * 0.5f; };
+
+  const auto ex = ds.get(4);
+  CHECK(ex.label == 1);
+  for (std::size_t k = 0; k < 12; ++k) CHECK(ex.image.data()[k] == value(4, k));
+  std::vector<float> buffer;
+  const float* p = ds.example(5, buffer);
+  CHECK(p == buffer.data());
+  CHECK(p[11] == value(5, 11));
+
+  const xd::Dataset f = ds.to_float();
+  CHECK_FALSE(f.stores_bytes());
+  REQUIRE(f.images().shape() == xt::xarray<float>::shape_type{6, 2, 2, 3});
+  for (std::size_t k = 0; k < 72; ++k) CHECK(f.images().data()[k] == value(k / 12, k % 12));
+  CHECK(f.example(2, buffer) == f.images().data() + 24);  // floats: a pointer into the dataset
+
+  const std::vector<std::size_t> pick{5, 0, 5};
+  const xd::Dataset sub = ds.subset(pick);
+  CHECK(sub.stores_bytes());
+  CHECK(sub.labels() == std::vector<std::int64_t>{2, 0, 2});
+  CHECK(sub.get(0).image.data()[3] == value(5, 3));
+  CHECK(sub.get(1).image.data()[3] == value(0, 3));
+
+  xd::DataLoader loader(ds, {.batch_size = 4, .shuffle = false});
+  std::size_t seen = 0;
+  for (auto& batch : loader) {
+    const auto& x = batch.images.value<float>();
+    for (std::size_t j = 0; j < batch.size(); ++j, ++seen)
+      for (std::size_t k = 0; k < 12; ++k) CHECK(x.data()[j * 12 + k] == value(seen, k));
+  }
+  CHECK(seen == 6);
+
+  // preprocessing fitted on bytes equals preprocessing fitted on the same values as floats
+  const xd::ChannelNormalize from_bytes(ds), from_floats(f);
+  CHECK(from_bytes.mean() == from_floats.mean());
+  CHECK(from_bytes.stddev() == from_floats.stddev());
+  const xd::MeanImage mean_bytes(ds), mean_floats(f);
+  CHECK(mean_bytes.mean() == mean_floats.mean());
+  CHECK(mean_bytes.transform(ds).images() == mean_floats.transform(f).images());
+
+  const std::string images_error = [&] {
+    try {
+      (void)ds.images();
+    } catch (const xg::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  }();
+  CHECK(images_error ==
+        "Dataset::images: this dataset [6,2,2,3] stores bytes (value = byte * 0.5); use to_float() for a float "
+        "copy, or read it batch by batch through a DataLoader");
+  CHECK_THROWS_AS(f.bytes(), xg::Error);
+  CHECK_THROWS_AS(xd::Dataset(bytes, {0, 1}), xg::Error);  // 6 examples, 2 labels
 }

@@ -12,7 +12,7 @@ xg::data::Dataset first(const xg::data::Dataset& data, std::size_t n) {
 }
 
 xg::Tensor flat_rows(const xg::data::Dataset& data) {
-  xt::xarray<float> x = data.images();
+  xt::xarray<float> x = data.to_float().images();
   x.reshape({data.size(), data.example_numel()});
   return xg::Tensor(std::move(x));
 }
