@@ -3,8 +3,9 @@
 // enough not to hold a core that OpenBLAS or another process needs for long.
 #include "threads.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
-#include <cblas.h>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -12,6 +13,8 @@
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include <cblas.h>
 
 #include "error.hpp"
 
@@ -51,15 +54,6 @@ bool spin_until(Ready ready) {
 
 class Pool {
  public:
-  ~Pool() {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    wake_.notify_all();
-    for (auto& t : workers_) t.join();
-  }
-
   // Runs parts 1..parts-1 of job on the workers and part 0 here.
   void run(std::size_t parts, std::size_t n, const Job& job) {
     {
@@ -108,8 +102,7 @@ class Pool {
     for (;;) {
       if (!spin_until([&] { return generation_.load() != seen; })) {
         std::unique_lock lock(mutex_);
-        wake_.wait(lock, [&] { return stopping_ || generation_.load() != seen; });
-        if (stopping_) return;
+        wake_.wait(lock, [&] { return generation_.load() != seen; });
       }
       seen = generation_.load();
       if (id >= parts_) continue;
@@ -137,12 +130,20 @@ class Pool {
   std::size_t n_ = 0, parts_ = 1;
   std::atomic<std::size_t> pending_{0}, generation_{0};
   std::exception_ptr error_;
-  bool stopping_ = false;
 };
 
+// The workers of a forked child do not exist (fork copies only the calling thread): from then on
+// that process runs every region serially.
+std::atomic<bool> forked_child{false};
+
+// Never destroyed: the workers sleep until the process ends, and no static destructor (of this or
+// of a user's object that still runs ops) can find the pool gone.
 Pool& pool() {
-  static Pool p;
-  return p;
+  static Pool* p = [] {
+    pthread_atfork(nullptr, nullptr, [] { forked_child.store(true); });
+    return new Pool;
+  }();
+  return *p;
 }
 std::mutex& region() {  // one parallel region at a time; a second caller runs serially
   static std::mutex m;
@@ -152,7 +153,7 @@ std::mutex& region() {  // one parallel region at a time; a second caller runs s
 }  // namespace
 
 std::size_t parallel_parts(std::size_t n) {
-  if (inside_part) return 1;
+  if (inside_part || forked_child.load(std::memory_order_relaxed)) return 1;
   return std::max<std::size_t>(1, std::min<std::size_t>(n, static_cast<std::size_t>(std::max(1, num_threads()))));
 }
 
@@ -160,7 +161,7 @@ void parallel_for(std::size_t n, std::size_t parts, const Job& fn) {
   if (n == 0) return;
   parts = std::min(parts, n);
   std::unique_lock busy(region(), std::try_to_lock);
-  if (parts <= 1 || inside_part || !busy.owns_lock()) {
+  if (parts <= 1 || inside_part || forked_child.load() || !busy.owns_lock()) {
     fn(0, 0, n);
     return;
   }

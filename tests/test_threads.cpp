@@ -6,6 +6,9 @@
 #include <atomic>
 #include <cmath>
 #include <tuple>
+
+#include <sys/wait.h>
+#include <unistd.h>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -135,4 +138,23 @@ TEST_CASE("matmul split across 2 threads: C, dA = dC B^T and dB = A^T dC equal t
     CHECK(max_abs_diff(a.grad().value<double>(), naive_matmul(rv, naive_transpose(bv))) < 1e-12);
     CHECK(max_abs_diff(b.grad().value<double>(), naive_matmul(naive_transpose(av), rv)) < 1e-12);
   }
+}
+
+TEST_CASE("parallel_for: a forked child runs regions serially instead of waiting for workers it lacks") {
+  ThreadsFor two(2);
+  std::atomic<int> sum{0};
+  xg::detail::parallel_for(10, 2, [&](std::size_t, std::size_t b, std::size_t e) { sum += int(e - b); });
+  REQUIRE(sum == 10);  // the pool and its worker exist now
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    std::atomic<int> in_child{0};
+    xg::detail::parallel_for(10, 2, [&](std::size_t, std::size_t b, std::size_t e) { in_child += int(e - b); });
+    const xg::Tensor y = xg::conv2d(xg::ones({8, 16, 12, 12}), xg::ones({32, 16, 3, 3}), {}, 1, 1);
+    _exit(in_child == 10 && xg::detail::parallel_parts(10) == 1 && y.shape() == xg::Shape{8, 32, 12, 12} ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }
