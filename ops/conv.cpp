@@ -20,10 +20,12 @@
 #include "conv.hpp"
 
 #include <algorithm>
+#include <atomic>
 
 #include "../autograd/dispatch.hpp"
 #include "../autograd/threads.hpp"
 #include "blas.hpp"
+#include "conv_winograd.hpp"
 
 namespace xgrad {
 
@@ -248,8 +250,74 @@ void for_each_chunk(const Geometry& g, std::size_t first, std::size_t last, F&& 
   for (std::size_t n0 = first; n0 < last; n0 += chunk) fn(n0, std::min(chunk, last - n0));
 }
 
+std::atomic<ConvAlgorithm> chosen_algorithm{ConvAlgorithm::automatic};
+
+// Whether this layer goes the Winograd way (see ConvAlgorithm).
+bool use_winograd(const Geometry& g) {
+  const bool applies = detail::winograd::applies(g.kh, g.kw, g.sh, g.sw, g.ph, g.pw);
+  switch (chosen_algorithm.load()) {
+    case ConvAlgorithm::im2col: return false;
+    case ConvAlgorithm::automatic: return applies;
+    case ConvAlgorithm::winograd: break;
+  }
+  if (!applies)
+    throw Error("conv2d: the Winograd algorithm (set_conv_algorithm) needs a 3x3 kernel, stride 1 and padding at "
+                "most 2; this layer has kernel [{},{}], stride [{},{}], padding [{},{}]",
+                g.kh, g.kw, g.sh, g.sw, g.ph, g.pw);
+  return true;
+}
+
+detail::winograd::Shape winograd_shape(const Geometry& g) { return {g.n, g.c, g.h, g.w, g.f, g.ph, g.pw}; }
+
+template <class T>
+void bias_grad(const Geometry& g, const T* dy, T* db_out) {  // db[f] = sum of dy over n and the positions
+  const std::size_t P = g.plane(), F = g.f;
+  std::vector<double> db(F, 0.0);
+  for (std::size_t i = 0; i < g.n * F; ++i) {
+    const T* row = dy + i * P;
+    T lane[8] = {};  // 8 independent sums vectorize; one running sum is a chain of dependent adds
+    std::size_t p = 0;
+    for (; p + 8 <= P; p += 8)
+      for (std::size_t j = 0; j < 8; ++j) lane[j] += row[p + j];
+    double s = 0;
+    for (; p < P; ++p) s += row[p];
+    for (T l : lane) s += l;
+    db[i % F] += s;
+  }
+  std::copy(db.begin(), db.end(), db_out);
+}
+
+// The Winograd route: forward and backward in ops/conv_winograd.cpp.
+template <class T>
+Tensor conv2d_winograd(const Geometry& g, const Tensor& x, const Tensor& w, const Tensor& b, Site site) {
+  xt::xarray<T> y = xt::xarray<T>::from_shape({g.n, g.f, g.oh, g.ow});
+  detail::winograd::forward(winograd_shape(g), x.value<T>().data(), w.value<T>().data(),
+                            b.defined() ? b.value<T>().data() : static_cast<const T*>(nullptr), y.data());
+  std::vector<Tensor> inputs{x, w};
+  if (b.defined()) inputs.push_back(b);
+  return record("conv2d", Tensor(std::move(y)), std::move(inputs), [g](Backward& bw) {
+    const T* dy = bw.dy.value<T>().data();
+    if (bw.x.size() == 3 && bw.needs(2)) {
+      xt::xarray<T> db = xt::xarray<T>::from_shape({g.f});
+      bias_grad(g, dy, db.data());
+      bw.dx[2] = Tensor(std::move(db));
+    }
+    if (bw.needs(1)) {
+      xt::xarray<T> dw = xt::xarray<T>::from_shape({g.f, g.c, g.kh, g.kw});
+      detail::winograd::backward_filter(winograd_shape(g), bw.x[0].value<T>().data(), dy, dw.data());
+      bw.dx[1] = Tensor(std::move(dw));
+    }
+    if (bw.needs(0)) {
+      xt::xarray<T> dx = xt::xarray<T>::from_shape({g.n, g.c, g.h, g.w});
+      detail::winograd::backward_data(winograd_shape(g), dy, bw.x[1].value<T>().data(), dx.data());
+      bw.dx[0] = Tensor(std::move(dx));
+    }
+  }, site);
+}
+
 template <class T>
 Tensor conv2d_typed(const Geometry& g, const Tensor& x, const Tensor& w, const Tensor& b, Site site) {
+  if (use_winograd(g)) return conv2d_winograd<T>(g, x, w, b, site);
   const std::size_t P = g.plane(), K = g.rows(), F = g.f, image = g.c * g.h * g.w;
   const T* px = x.value<T>().data();
   const T* pw = w.value<T>().data();
@@ -290,22 +358,10 @@ Tensor conv2d_typed(const Geometry& g, const Tensor& x, const Tensor& w, const T
     const T* pw = bw.x[1].value<T>().data();
     const bool need_x = bw.needs(0), need_w = bw.needs(1), need_b = bw.x.size() == 3 && bw.needs(2);
 
-    if (need_b) {  // db[f] = sum of dy over n and the output positions
-      std::vector<double> db(F, 0.0);
-      for (std::size_t i = 0; i < g.n * F; ++i) {
-        const T* row = dy + i * P;
-        T lane[8] = {};  // 8 independent sums vectorize; one running sum is a chain of dependent adds
-        std::size_t p = 0;
-        for (; p + 8 <= P; p += 8)
-          for (std::size_t j = 0; j < 8; ++j) lane[j] += row[p + j];
-        double s = 0;
-        for (; p < P; ++p) s += row[p];
-        for (T l : lane) s += l;
-        db[i % F] += s;
-      }
-      xt::xarray<T> dbv = xt::xarray<T>::from_shape({F});
-      std::copy(db.begin(), db.end(), dbv.begin());
-      bw.dx[2] = Tensor(std::move(dbv));
+    if (need_b) {
+      xt::xarray<T> db = xt::xarray<T>::from_shape({F});
+      bias_grad(g, dy, db.data());
+      bw.dx[2] = Tensor(std::move(db));
     }
     if (!need_x && !need_w) return;
 
@@ -354,6 +410,9 @@ Tensor conv2d_typed(const Geometry& g, const Tensor& x, const Tensor& w, const T
 }
 
 }  // namespace
+
+void set_conv_algorithm(ConvAlgorithm algorithm) { chosen_algorithm.store(algorithm); }
+ConvAlgorithm conv_algorithm() { return chosen_algorithm.load(); }
 
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Size2 stride, Size2 padding, Site site) {
   const Geometry g = check(x, w, b, stride, padding);

@@ -1,0 +1,353 @@
+// Winograd F(2x2, 3x3) for conv2d (see conv_winograd.hpp for the algebra). The matrices:
+//
+//   B^T = [1  0 -1  0]     G = [ 1    0    0 ]     A^T = [1  1  1  0]
+//         [0  1  1  0]         [1/2  1/2  1/2]           [0  1 -1 -1]
+//         [0 -1  1  0]         [1/2 -1/2  1/2]
+//         [0  1  0 -1]         [ 0    0    1 ]
+//
+// Layouts: a tile t is one 2x2 output block, numbered image by image, row by row. V [16][C][T] and
+// M [16][F][T] hold the 16 transformed values k = 4 i + j of every tile, so each GEMM reads and
+// writes contiguous rows. Images go through in chunks of about 256 tiles, so V and M stay in cache,
+// and the chunks are split across xgrad's threads.
+#include "conv_winograd.hpp"
+
+#include <algorithm>
+#include <vector>
+
+#include "../autograd/threads.hpp"
+#include "blas.hpp"
+
+namespace xgrad::detail::winograd {
+
+bool applies(std::size_t kh, std::size_t kw, std::size_t sh, std::size_t sw, std::size_t ph, std::size_t pw) {
+  return kh == 3 && kw == 3 && sh == 1 && sw == 1 && ph <= 2 && pw <= 2;
+}
+
+namespace {
+
+// Tiles are numbered row by row with one spare tile at the end of every row (tw + 1 per row, the spare
+// one's values unused): then "the next column of 2x2 blocks" is always the next array element, and
+// every transform below is one long loop over all the tiles of an image, which vectorizes; rows of
+// 14 tiles did not (the scalar remainder of each short loop cost more than its vector part).
+struct Tiles {
+  std::size_t th, tw;  // tiles per image, down and across
+  std::size_t row() const { return tw + 1; }
+  std::size_t per_image() const { return th * row(); }
+};
+Tiles tiles_of(const Shape& s) { return {(s.oh() + 1) / 2, (s.ow() + 1) / 2}; }
+
+// Images per chunk: about 256 tiles (V and M for 16 -> 32 channels then take 0.8 MB together).
+std::size_t images_per_chunk(const Shape& s) {
+  return std::clamp<std::size_t>(256 / std::max<std::size_t>(tiles_of(s).per_image(), 1), 1, std::max<std::size_t>(s.n, 1));
+}
+
+// U [16][F][C] = G g G^T for every filter g = w[f][c] (3x3).
+template <class T>
+std::vector<T> transform_filters(const T* w, std::size_t F, std::size_t C) {
+  std::vector<T> u(16 * F * C);
+  const T h = T(0.5);
+  for (std::size_t f = 0; f < F; ++f)
+    for (std::size_t c = 0; c < C; ++c) {
+      const T* g = w + (f * C + c) * 9;
+      T r[4][3];  // G g: rows combined
+      for (std::size_t q = 0; q < 3; ++q) {
+        r[0][q] = g[q];
+        r[1][q] = h * (g[q] + g[3 + q] + g[6 + q]);
+        r[2][q] = h * (g[q] - g[3 + q] + g[6 + q]);
+        r[3][q] = g[6 + q];
+      }
+      for (std::size_t i = 0; i < 4; ++i) {  // (G g) G^T: columns combined
+        const T v[4] = {r[i][0], h * (r[i][0] + r[i][1] + r[i][2]), h * (r[i][0] - r[i][1] + r[i][2]), r[i][2]};
+        for (std::size_t j = 0; j < 4; ++j) u[((4 * i + j) * F + f) * C + c] = v[j];
+      }
+    }
+  return u;
+}
+
+// The filters of backward_data: w'[c][f] = w[f][c] turned by 180 degrees.
+template <class T>
+std::vector<T> flipped_transposed(const T* w, std::size_t F, std::size_t C) {
+  std::vector<T> out(F * C * 9);
+  for (std::size_t f = 0; f < F; ++f)
+    for (std::size_t c = 0; c < C; ++c)
+      for (std::size_t k = 0; k < 9; ++k) out[(c * F + f) * 9 + k] = w[(f * C + c) * 9 + (8 - k)];
+  return out;
+}
+
+// The inner loops, as functions: GCC honours __restrict on parameters (not on local pointers), and
+// without it the many streams below are not vectorized.
+template <class T>
+void rows_BtD(const T* __restrict d0, const T* __restrict d1, const T* __restrict d2, const T* __restrict d3,
+              T* __restrict s0, T* __restrict s1, T* __restrict s2, T* __restrict s3, std::size_t n) {
+  for (std::size_t m = 0; m < n; ++m) {
+    s0[m] = d0[m] - d2[m];
+    s1[m] = d1[m] + d2[m];
+    s2[m] = d2[m] - d1[m];
+    s3[m] = d1[m] - d3[m];
+  }
+}
+// columns 2tj .. 2tj+3 of a row are e[tj] o[tj] e[tj+1] o[tj+1]
+template <class T>
+void cols_B(const T* __restrict e, const T* __restrict o, T* __restrict v0, T* __restrict v1, T* __restrict v2,
+            T* __restrict v3, std::size_t n) {
+  for (std::size_t tj = 0; tj < n; ++tj) {
+    v0[tj] = e[tj] - e[tj + 1];
+    v1[tj] = o[tj] + e[tj + 1];
+    v2[tj] = e[tj + 1] - o[tj];
+    v3[tj] = o[tj] - o[tj + 1];
+  }
+}
+// A^T m for column j of every tile: z0 = m0j + m1j + m2j, z1 = m1j - m2j - m3j (rows combined)
+template <class T>
+void rows_At(const T* __restrict m0, const T* __restrict m1, const T* __restrict m2, const T* __restrict m3,
+             T* __restrict z0, T* __restrict z1, std::size_t n) {
+  for (std::size_t t = 0; t < n; ++t) {
+    z0[t] = m0[t] + m1[t] + m2[t];
+    z1[t] = m1[t] - m2[t] - m3[t];
+  }
+}
+// (A^T m) A for one row of A^T m: left = z0 + z1 + z2, right = z1 - z2 - z3 (columns combined)
+template <class T>
+void cols_A(const T* __restrict z0, const T* __restrict z1, const T* __restrict z2, const T* __restrict z3, T add,
+            T* __restrict left, T* __restrict right, std::size_t n) {
+  for (std::size_t t = 0; t < n; ++t) {
+    left[t] = z0[t] + z1[t] + z2[t] + add;
+    right[t] = z1[t] - z2[t] - z3[t] + add;
+  }
+}
+// row[2t] = l[t], row[2t + 1] = r[t]
+template <class T>
+void interleave(const T* __restrict l, const T* __restrict r, T* __restrict row, std::size_t pairs) {
+  for (std::size_t t = 0; t < pairs; ++t) {
+    row[2 * t] = l[t];
+    row[2 * t + 1] = r[t];
+  }
+}
+
+// (A dY) A^T for one row i of A dY, whose two columns are r0 and r1: v = r0, r0 + r1, r0 - r1, -r1
+template <class T>
+void cols_At(const T* __restrict r0, const T* __restrict r1, T* __restrict v0, T* __restrict v1, T* __restrict v2,
+             T* __restrict v3, std::size_t n) {
+  for (std::size_t tj = 0; tj < n; ++tj) {
+    v0[tj] = r0[tj];
+    v1[tj] = r0[tj] + r1[tj];
+    v2[tj] = r0[tj] - r1[tj];
+    v3[tj] = -r1[tj];
+  }
+}
+template <class T>
+void add_sub(const T* __restrict a, const T* __restrict b, T* __restrict sum, T* __restrict diff, T* __restrict neg,
+             std::size_t n) {
+  for (std::size_t tj = 0; tj < n; ++tj) {
+    sum[tj] = a[tj] + b[tj];
+    diff[tj] = a[tj] - b[tj];
+    neg[tj] = -b[tj];
+  }
+}
+
+// a[m] = src[2m], b[m] = src[2m + 1]
+template <class T>
+void deinterleave(const T* __restrict src, T* __restrict a, T* __restrict b, std::size_t pairs) {
+  for (std::size_t m = 0; m < pairs; ++m) {
+    a[m] = src[2 * m];
+    b[m] = src[2 * m + 1];
+  }
+}
+
+// The zero-padded input plane split by the parity of its rows and columns: quarter[pr][pc] row q
+// holds padded row 2q + pr at padded columns pc, 2 + pc, 4 + pc, ... (th + 1 rows of tw + 1).
+template <class T>
+void split_plane(const Shape& s, const Tiles& tl, const T* plane, T* quarter) {
+  const std::size_t half = tl.row(), size = (tl.th + 1) * half;
+  std::fill(quarter, quarter + 4 * size, T(0));
+  for (std::size_t r = 0; r < s.h; ++r) {
+    const std::size_t u = r + s.ph;  // padded row
+    if (u >= 2 * (tl.th + 1)) break;
+    // input column col is padded column col + pw: the pairs (2m, 2m + 1) of the row land at one
+    // index of the two column parities, shifted by pw / 2 (and swapped when pw is odd)
+    T* even = quarter + ((u % 2) * 2 + 0) * size + (u / 2) * half;
+    T* odd = quarter + ((u % 2) * 2 + 1) * size + (u / 2) * half;
+    T* first = s.pw % 2 == 0 ? even + s.pw / 2 : odd + s.pw / 2;
+    T* second = s.pw % 2 == 0 ? odd + s.pw / 2 : even + (s.pw + 1) / 2;
+    const T* src = plane + r * s.w;
+    deinterleave(src, first, second, s.w / 2);
+    if (s.w % 2) first[s.w / 2] = src[s.w - 1];
+  }
+}
+
+// V [16][C][T] = B^T d B for the tiles of `count` images starting at x (one image is C*H*W).
+template <class T>
+void transform_input(const Shape& s, const Tiles& tl, const T* x, std::size_t count, T* V, std::vector<T>& scratch) {
+  const std::size_t T_all = count * tl.per_image(), half = tl.row(), L = tl.per_image(), size = (tl.th + 1) * half;
+  scratch.assign(4 * size + 8 * (L + 1), T(0));
+  T* quarter = scratch.data();
+  T* comb = quarter + 4 * size;  // B^T d, rows i = 0..3 at even columns, then at odd columns; L + 1 each
+  for (std::size_t img = 0; img < count; ++img)
+    for (std::size_t c = 0; c < s.c; ++c) {
+      split_plane(s, tl, x + (img * s.c + c) * s.h * s.w, quarter);
+      for (std::size_t pc = 0; pc < 2; ++pc) {  // B^T d: padded rows 2ti .. 2ti+3 are E[ti] O[ti] E[ti+1] O[ti+1]
+        const T* E = quarter + pc * size;
+        const T* O = quarter + (2 + pc) * size;
+        T* out = comb + 4 * pc * (L + 1);
+        rows_BtD(E, O, E + half, O + half, out, out + (L + 1), out + 2 * (L + 1), out + 3 * (L + 1), L);
+      }
+      for (std::size_t i = 0; i < 4; ++i)  // (B^T d) B: columns 2tj .. 2tj+3 are e[t] o[t] e[t+1] o[t+1]
+        cols_B(comb + i * (L + 1), comb + (4 + i) * (L + 1), V + ((4 * i + 0) * s.c + c) * T_all + img * L,
+               V + ((4 * i + 1) * s.c + c) * T_all + img * L, V + ((4 * i + 2) * s.c + c) * T_all + img * L,
+               V + ((4 * i + 3) * s.c + c) * T_all + img * L, L);
+    }
+}
+
+// y = A^T M A (+ bias) for the tiles of `count` images, the outputs that fall inside [OH, OW].
+template <class T>
+void transform_output(const Shape& s, const Tiles& tl, const T* M, const T* bias, std::size_t count, T* y) {
+  const std::size_t T_all = count * tl.per_image(), oh = s.oh(), ow = s.ow(), half = tl.row(), L = tl.per_image();
+  std::vector<T> buffer(10 * L);  // z = A^T m: 2 rows x 4 columns; then the left and right outputs
+  T* left = buffer.data() + 8 * L;
+  T* right = buffer.data() + 9 * L;
+  const std::size_t step = s.f * T_all;  // from value k of a tile to value k + 1
+  for (std::size_t img = 0; img < count; ++img)
+    for (std::size_t f = 0; f < s.f; ++f) {
+      const T* m = M + f * T_all + img * L;
+      for (std::size_t j = 0; j < 4; ++j)  // A^T m: rows combined
+        rows_At(m + j * step, m + (4 + j) * step, m + (8 + j) * step, m + (12 + j) * step, buffer.data() + j * L,
+                buffer.data() + (4 + j) * L, L);
+      T* plane = y + (img * s.f + f) * oh * ow;
+      for (std::size_t a = 0; a < 2; ++a) {  // (A^T m) A: columns combined, then output rows 2ti + a
+        const T* z = buffer.data() + 4 * a * L;
+        cols_A(z, z + L, z + 2 * L, z + 3 * L, bias ? bias[f] : T(0), left, right, L);
+        for (std::size_t ti = 0; ti < tl.th && 2 * ti + a < oh; ++ti) {
+          T* row = plane + (2 * ti + a) * ow;
+          interleave(left + ti * half, right + ti * half, row, ow / 2);
+          if (ow % 2) row[ow - 1] = left[ti * half + ow / 2];
+        }
+      }
+    }
+}
+
+// dM [16][F][T] = A dY A^T for the tiles of `count` images (dY outside [OH, OW], and at the spare
+// tiles, is zero).
+template <class T>
+void transform_output_grad(const Shape& s, const Tiles& tl, const T* dy, std::size_t count, T* dM) {
+  const std::size_t T_all = count * tl.per_image(), oh = s.oh(), ow = s.ow(), half = tl.row(), L = tl.per_image();
+  // g: the tile's dY rows 0 and 1, each at even then odd columns; then r = A dY rows 1..3 likewise
+  std::vector<T> g(10 * L);
+  for (std::size_t img = 0; img < count; ++img)
+    for (std::size_t f = 0; f < s.f; ++f) {
+      const T* plane = dy + (img * s.f + f) * oh * ow;
+      std::fill(g.begin(), g.begin() + 4 * L, T(0));
+      for (std::size_t a = 0; a < 2; ++a)
+        for (std::size_t ti = 0; ti < tl.th && 2 * ti + a < oh; ++ti) {
+          const T* row = plane + (2 * ti + a) * ow;
+          T* even = g.data() + (2 * a) * L + ti * half;
+          T* odd = g.data() + (2 * a + 1) * L + ti * half;
+          deinterleave(row, even, odd, ow / 2);
+          if (ow % 2) even[ow / 2] = row[ow - 1];
+        }
+      // A dY: rows r0 = g0, r1 = g0 + g1, r2 = g0 - g1, r3 = -g1; then (A dY) A^T on the columns alike
+      const T* g0e = g.data();
+      const T* g0o = g.data() + L;
+      const T* g1e = g.data() + 2 * L;
+      const T* g1o = g.data() + 3 * L;
+      T* r = g.data() + 4 * L;
+      add_sub(g0e, g1e, r, r + L, r + 2 * L, L);
+      add_sub(g0o, g1o, r + 3 * L, r + 4 * L, r + 5 * L, L);
+      const T* row_even[4] = {g0e, r, r + L, r + 2 * L};
+      const T* row_odd[4] = {g0o, r + 3 * L, r + 4 * L, r + 5 * L};
+      auto out = [&](std::size_t k) { return dM + (k * s.f + f) * T_all + img * L; };
+      for (std::size_t i = 0; i < 4; ++i)
+        cols_At(row_even[i], row_odd[i], out(4 * i), out(4 * i + 1), out(4 * i + 2), out(4 * i + 3), L);
+    }
+}
+
+// dw [F][C][3][3] += G^T dU G for dU [16][F][C].
+template <class T>
+void add_filter_grad(const T* dU, std::size_t F, std::size_t C, T* dw) {
+  const T h = T(0.5);
+  for (std::size_t f = 0; f < F; ++f)
+    for (std::size_t c = 0; c < C; ++c) {
+      T u[4][4];
+      for (std::size_t k = 0; k < 16; ++k) u[k / 4][k % 4] = dU[(k * F + f) * C + c];
+      T r[3][4];  // G^T dU: rows combined
+      for (std::size_t j = 0; j < 4; ++j) {
+        r[0][j] = u[0][j] + h * (u[1][j] + u[2][j]);
+        r[1][j] = h * (u[1][j] - u[2][j]);
+        r[2][j] = h * (u[1][j] + u[2][j]) + u[3][j];
+      }
+      T* g = dw + (f * C + c) * 9;
+      for (std::size_t p = 0; p < 3; ++p) {  // (G^T dU) G: columns combined
+        g[3 * p + 0] += r[p][0] + h * (r[p][1] + r[p][2]);
+        g[3 * p + 1] += h * (r[p][1] - r[p][2]);
+        g[3 * p + 2] += h * (r[p][1] + r[p][2]) + r[p][3];
+      }
+    }
+}
+
+// The forward with filters already transformed (U [16][F][C]); backward_data reuses it.
+template <class T>
+void forward_transformed(const Shape& s, const T* x, const T* U, const T* bias, T* y) {
+  const Tiles tl = tiles_of(s);
+  const std::size_t image = s.c * s.h * s.w, out_image = s.f * s.oh() * s.ow(), chunk = images_per_chunk(s);
+  const double macs = double(s.n) * double(tl.per_image()) * 16.0 * double(s.c) * double(s.f);
+  const std::size_t parts = macs < 1e6 ? 1 : parallel_parts(s.n);
+  parallel_for(s.n, parts, [&](std::size_t, std::size_t first, std::size_t last) {
+    std::vector<T> V(16 * s.c * chunk * tl.per_image()), M(16 * s.f * chunk * tl.per_image()), scratch;
+    for (std::size_t n0 = first; n0 < last; n0 += chunk) {
+      const std::size_t count = std::min(chunk, last - n0), T_all = count * tl.per_image();
+      transform_input(s, tl, x + n0 * image, count, V.data(), scratch);
+      for (std::size_t k = 0; k < 16; ++k)  // M[k] [F, T] = U[k] [F, C] V[k] [C, T]
+        gemm({false, false, s.f, T_all, s.c}, U + k * s.f * s.c, s.c, V.data() + k * s.c * T_all, T_all,
+             M.data() + k * s.f * T_all, T_all);
+      transform_output(s, tl, M.data(), bias, count, y + n0 * out_image);
+    }
+  });
+}
+
+}  // namespace
+
+template <class T>
+void forward(const Shape& s, const T* x, const T* w, const T* bias, T* y) {
+  const std::vector<T> U = transform_filters(w, s.f, s.c);
+  forward_transformed(s, x, U.data(), bias, y);
+}
+
+template <class T>
+void backward_data(const Shape& s, const T* dy, const T* w, T* dx) {
+  // dx = dy correlated with the flipped, transposed filters, padded by 2 - p: [N,F,OH,OW] -> [N,C,H,W]
+  const std::vector<T> flipped = flipped_transposed(w, s.f, s.c);
+  const std::vector<T> U = transform_filters(flipped.data(), s.c, s.f);
+  const Shape back{s.n, s.f, s.oh(), s.ow(), s.c, 2 - s.ph, 2 - s.pw};
+  forward_transformed(back, dy, U.data(), static_cast<const T*>(nullptr), dx);
+}
+
+template <class T>
+void backward_filter(const Shape& s, const T* x, const T* dy, T* dw) {
+  const Tiles tl = tiles_of(s);
+  const std::size_t image = s.c * s.h * s.w, out_image = s.f * s.oh() * s.ow(), chunk = images_per_chunk(s);
+  const double macs = double(s.n) * double(tl.per_image()) * 16.0 * double(s.c) * double(s.f);
+  const std::size_t parts = macs < 1e6 ? 1 : parallel_parts(s.n);
+  // dU [16][F][C], one per part, summed after
+  std::vector<std::vector<T>> dU(parts, std::vector<T>(16 * s.f * s.c, T(0)));
+  parallel_for(s.n, parts, [&](std::size_t part, std::size_t first, std::size_t last) {
+    std::vector<T> V(16 * s.c * chunk * tl.per_image()), dM(16 * s.f * chunk * tl.per_image()), scratch;
+    for (std::size_t n0 = first; n0 < last; n0 += chunk) {
+      const std::size_t count = std::min(chunk, last - n0), T_all = count * tl.per_image();
+      transform_input(s, tl, x + n0 * image, count, V.data(), scratch);
+      transform_output_grad(s, tl, dy + n0 * out_image, count, dM.data());
+      for (std::size_t k = 0; k < 16; ++k)  // dU[k] [F, C] += dM[k] [F, T] V[k]^T [T, C]
+        gemm({false, true, s.f, s.c, T_all}, dM.data() + k * s.f * T_all, T_all, V.data() + k * s.c * T_all, T_all,
+             dU[part].data() + k * s.f * s.c, s.c, /*accumulate=*/true);
+    }
+  });
+  std::fill(dw, dw + s.f * s.c * 9, T(0));
+  for (const auto& partial : dU) add_filter_grad(partial.data(), s.f, s.c, dw);
+}
+
+template void forward<float>(const Shape&, const float*, const float*, const float*, float*);
+template void forward<double>(const Shape&, const double*, const double*, const double*, double*);
+template void backward_data<float>(const Shape&, const float*, const float*, float*);
+template void backward_data<double>(const Shape&, const double*, const double*, double*);
+template void backward_filter<float>(const Shape&, const float*, const float*, float*);
+template void backward_filter<double>(const Shape&, const double*, const double*, double*);
+
+}  // namespace xgrad::detail::winograd
