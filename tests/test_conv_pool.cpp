@@ -164,28 +164,32 @@ TEST_CASE("conv2d: backward when only x or only w needs a gradient") {
   CHECK(xt::amax(xt::abs(wc.grad().value<double>() - wa.grad().value<double>()))() < 1e-13);
 }
 
-TEST_CASE("conv2d: 1 and 2 threads give the same values and gradients") {
+TEST_CASE("conv2d: 1 and 2 threads give the same values and gradients, im2col and Winograd") {
   xg::manual_seed(5);
   const xg::Tensor x0 = randn64({7, 16, 12, 11}, false), w0 = randn64({32, 16, 3, 3}, false), b0 = randn64({32}, false);
   const xg::Tensor r = randn64({7, 32, 12, 11}, false);
+  const auto expected = conv_reference(x0.value<double>(), w0.value<double>(), &b0.value<double>(), 1, 1, 1, 1);
   const int threads_before = xg::num_threads();
-  std::vector<xt::xarray<double>> results[2];
-  for (int threads : {1, 2}) {
-    xg::set_num_threads(threads);
-    CHECK(xg::num_threads() == threads);
-    xg::Tensor x = x0.detach().requires_grad_(), w = w0.detach().requires_grad_(), b = b0.detach().requires_grad_();
-    const xg::Tensor y = xg::conv2d(x, w, b, 1, 1);
-    xg::sum(y * r).backward();
-    results[threads - 1] = {y.value<double>(), x.grad().value<double>(), w.grad().value<double>(),
-                            b.grad().value<double>()};
-  }
-  xg::set_num_threads(threads_before);
-  // the same expected values both ways: y against the definition, dx and dw against each other
-  CHECK(xt::amax(xt::abs(results[0][0] - conv_reference(x0.value<double>(), w0.value<double>(), &b0.value<double>(),
-                                                          1, 1, 1, 1)))() < 1e-12);
-  for (std::size_t i = 0; i < 4; ++i) {
-    CAPTURE(i);
-    CHECK(xt::amax(xt::abs(results[0][i] - results[1][i]))() < 1e-10);
+  for (xg::ConvAlgorithm algorithm : {xg::ConvAlgorithm::im2col, xg::ConvAlgorithm::winograd}) {
+    xg::set_conv_algorithm(algorithm);
+    std::vector<xt::xarray<double>> results[2];
+    for (int threads : {1, 2}) {
+      xg::set_num_threads(threads);
+      CHECK(xg::num_threads() == threads);
+      xg::Tensor x = x0.detach().requires_grad_(), w = w0.detach().requires_grad_(), b = b0.detach().requires_grad_();
+      const xg::Tensor y = xg::conv2d(x, w, b, 1, 1);
+      xg::sum(y * r).backward();
+      results[threads - 1] = {y.value<double>(), x.grad().value<double>(), w.grad().value<double>(),
+                              b.grad().value<double>()};
+    }
+    xg::set_num_threads(threads_before);
+    xg::set_conv_algorithm(xg::ConvAlgorithm::automatic);
+    // y against the definition, dx, dw and db on 1 thread against 2
+    CHECK(xt::amax(xt::abs(results[0][0] - expected))() < 1e-12);
+    for (std::size_t i = 0; i < 4; ++i) {
+      CAPTURE(i);
+      CHECK(xt::amax(xt::abs(results[0][i] - results[1][i]))() < 1e-10);
+    }
   }
 }
 
