@@ -64,16 +64,6 @@ std::vector<T> transform_filters(const T* w, std::size_t F, std::size_t C) {
   return u;
 }
 
-// The filters of backward_data: w'[c][f] = w[f][c] turned by 180 degrees.
-template <class T>
-std::vector<T> flipped_transposed(const T* w, std::size_t F, std::size_t C) {
-  std::vector<T> out(F * C * 9);
-  for (std::size_t f = 0; f < F; ++f)
-    for (std::size_t c = 0; c < C; ++c)
-      for (std::size_t k = 0; k < 9; ++k) out[(c * F + f) * 9 + k] = w[(f * C + c) * 9 + (8 - k)];
-  return out;
-}
-
 // The inner loops, as functions: GCC honours __restrict on parameters (not on local pointers), and
 // without it the many streams below are not vectorized.
 template <class T>
@@ -154,6 +144,37 @@ void deinterleave(const T* __restrict src, T* __restrict a, T* __restrict b, std
   }
 }
 
+// The adjoint of cols_B: from dv0..dv3 of every tile to d(e), d(o) (tile t - 1 feeds columns t too;
+// the spare tile ending each row has dv = 0, so nothing leaks from one tile row into the next).
+template <class T>
+void cols_B_adjoint(const T* __restrict dv0, const T* __restrict dv1, const T* __restrict dv2,
+                    const T* __restrict dv3, T* __restrict de, T* __restrict dO, std::size_t n) {
+  de[0] = dv0[0];
+  dO[0] = dv1[0] - dv2[0] + dv3[0];
+  for (std::size_t t = 1; t < n; ++t) {
+    de[t] = dv0[t] - dv0[t - 1] + dv1[t - 1] + dv2[t - 1];
+    dO[t] = dv1[t] - dv2[t] + dv3[t] - dv3[t - 1];
+  }
+}
+// The adjoint of rows_BtD: from ds0..ds3 (n values) to d(E), d(O) (n + half values; row ti + 1 of the
+// quarters also feeds tile row ti).
+template <class T>
+void rows_BtD_adjoint(const T* __restrict ds0, const T* __restrict ds1, const T* __restrict ds2,
+                      const T* __restrict ds3, T* __restrict dE, T* __restrict dO, std::size_t n, std::size_t half) {
+  for (std::size_t j = 0; j < half; ++j) {
+    dE[j] = ds0[j];
+    dO[j] = ds1[j] - ds2[j] + ds3[j];
+  }
+  for (std::size_t j = half; j < n; ++j) {
+    dE[j] = ds0[j] - ds0[j - half] + ds1[j - half] + ds2[j - half];
+    dO[j] = ds1[j] - ds2[j] + ds3[j] - ds3[j - half];
+  }
+  for (std::size_t j = n; j < n + half; ++j) {
+    dE[j] = -ds0[j - half] + ds1[j - half] + ds2[j - half];
+    dO[j] = -ds3[j - half];
+  }
+}
+
 // The zero-padded input plane split by the parity of its rows and columns: quarter[pr][pc] row q
 // holds padded row 2q + pr at padded columns pc, 2 + pc, 4 + pc, ... (th + 1 rows of tw + 1).
 template <class T>
@@ -195,6 +216,47 @@ void transform_input(const Shape& s, const Tiles& tl, const T* x, std::size_t co
         cols_B(comb + i * (L + 1), comb + (4 + i) * (L + 1), V + ((4 * i + 0) * s.c + c) * T_all + img * L,
                V + ((4 * i + 1) * s.c + c) * T_all + img * L, V + ((4 * i + 2) * s.c + c) * T_all + img * L,
                V + ((4 * i + 3) * s.c + c) * T_all + img * L, L);
+    }
+}
+
+// The inverse of split_plane: the input plane's values back out of the quarters (padding dropped).
+template <class T>
+void join_plane(const Shape& s, const Tiles& tl, const T* quarter, T* plane) {
+  const std::size_t half = tl.row(), size = (tl.th + 1) * half;
+  for (std::size_t r = 0; r < s.h; ++r) {
+    const std::size_t u = r + s.ph;
+    const T* even = quarter + ((u % 2) * 2 + 0) * size + (u / 2) * half;
+    const T* odd = quarter + ((u % 2) * 2 + 1) * size + (u / 2) * half;
+    const T* first = s.pw % 2 == 0 ? even + s.pw / 2 : odd + s.pw / 2;
+    const T* second = s.pw % 2 == 0 ? odd + s.pw / 2 : even + (s.pw + 1) / 2;
+    T* dst = plane + r * s.w;
+    interleave(first, second, dst, s.w / 2);
+    if (s.w % 2) dst[s.w - 1] = first[s.w / 2];
+  }
+}
+
+// dx = the adjoint of transform_input: from dV [16][C][T] of `count` images back to their planes,
+// B dV B^T per tile, the overlapping 4x4 blocks added up.
+template <class T>
+void transform_input_adjoint(const Shape& s, const Tiles& tl, const T* dV, std::size_t count, T* dx,
+                             std::vector<T>& scratch) {
+  const std::size_t T_all = count * tl.per_image(), half = tl.row(), L = tl.per_image(), size = (tl.th + 1) * half;
+  scratch.resize(4 * size + 8 * L);
+  T* quarter = scratch.data();
+  T* comb = quarter + 4 * size;  // d(B^T d): rows i = 0..3 at even columns, then at odd columns
+  for (std::size_t img = 0; img < count; ++img)
+    for (std::size_t c = 0; c < s.c; ++c) {
+      for (std::size_t i = 0; i < 4; ++i) {
+        const T* v = dV + c * T_all + img * L;  // + k * C * T_all for value k
+        const std::size_t step = s.c * T_all;
+        cols_B_adjoint(v + (4 * i) * step, v + (4 * i + 1) * step, v + (4 * i + 2) * step, v + (4 * i + 3) * step,
+                       comb + i * L, comb + (4 + i) * L, L);
+      }
+      for (std::size_t pc = 0; pc < 2; ++pc) {
+        const T* ds = comb + 4 * pc * L;
+        rows_BtD_adjoint(ds, ds + L, ds + 2 * L, ds + 3 * L, quarter + pc * size, quarter + (2 + pc) * size, L, half);
+      }
+      join_plane(s, tl, quarter, dx + (img * s.c + c) * s.h * s.w);
     }
 }
 
@@ -283,71 +345,88 @@ void add_filter_grad(const T* dU, std::size_t F, std::size_t C, T* dw) {
     }
 }
 
-// The forward with filters already transformed (U [16][F][C]); backward_data reuses it.
-template <class T>
-void forward_transformed(const Shape& s, const T* x, const T* U, const T* bias, T* y) {
-  const Tiles tl = tiles_of(s);
-  const std::size_t image = s.c * s.h * s.w, out_image = s.f * s.oh() * s.ow(), chunk = images_per_chunk(s);
-  const double macs = double(s.n) * double(tl.per_image()) * 16.0 * double(s.c) * double(s.f);
-  const std::size_t parts = macs < 1e6 ? 1 : parallel_parts(s.n);
-  parallel_for(s.n, parts, [&](std::size_t, std::size_t first, std::size_t last) {
-    std::vector<T> V(16 * s.c * chunk * tl.per_image()), M(16 * s.f * chunk * tl.per_image()), scratch;
-    for (std::size_t n0 = first; n0 < last; n0 += chunk) {
-      const std::size_t count = std::min(chunk, last - n0), T_all = count * tl.per_image();
-      transform_input(s, tl, x + n0 * image, count, V.data(), scratch);
-      for (std::size_t k = 0; k < 16; ++k)  // M[k] [F, T] = U[k] [F, C] V[k] [C, T]
-        gemm({false, false, s.f, T_all, s.c}, U + k * s.f * s.c, s.c, V.data() + k * s.c * T_all, T_all,
-             M.data() + k * s.f * T_all, T_all);
-      transform_output(s, tl, M.data(), bias, count, y + n0 * out_image);
-    }
+// Images go in fixed chunks [k * chunk, (k + 1) * chunk) and threads take runs of whole chunks, so
+// the forward and the backward cut the batch the same way (the backward reuses the forward's V).
+template <class F>
+void for_each_chunk(const Shape& s, std::size_t parts, F&& fn) {  // fn(part, n0, count), part < parts
+  const std::size_t chunk = images_per_chunk(s), chunks = (s.n + chunk - 1) / chunk;
+  parallel_for(chunks, parts, [&](std::size_t part, std::size_t first, std::size_t last) {
+    for (std::size_t k = first; k < last; ++k) fn(part, k * chunk, std::min(chunk, s.n - k * chunk));
   });
+}
+std::size_t parts_of(const Shape& s) {
+  const Tiles tl = tiles_of(s);
+  const std::size_t chunk = images_per_chunk(s), chunks = (s.n + chunk - 1) / chunk;
+  const double macs = double(s.n) * double(tl.per_image()) * 16.0 * double(s.c) * double(s.f);
+  return macs < 1e6 ? 1 : parallel_parts(chunks);
 }
 
 }  // namespace
 
-template <class T>
-void forward(const Shape& s, const T* x, const T* w, const T* bias, T* y) {
-  const std::vector<T> U = transform_filters(w, s.f, s.c);
-  forward_transformed(s, x, U.data(), bias, y);
-}
+std::size_t kept_input_size(const Shape& s) { return 16 * s.c * s.n * tiles_of(s).per_image(); }
 
 template <class T>
-void backward_data(const Shape& s, const T* dy, const T* w, T* dx) {
-  // dx = dy correlated with the flipped, transposed filters, padded by 2 - p: [N,F,OH,OW] -> [N,C,H,W]
-  const std::vector<T> flipped = flipped_transposed(w, s.f, s.c);
-  const std::vector<T> U = transform_filters(flipped.data(), s.c, s.f);
-  const Shape back{s.n, s.f, s.oh(), s.ow(), s.c, 2 - s.ph, 2 - s.pw};
-  forward_transformed(back, dy, U.data(), static_cast<const T*>(nullptr), dx);
-}
-
-template <class T>
-void backward_filter(const Shape& s, const T* x, const T* dy, T* dw) {
+void forward(const Shape& s, const T* x, const T* w, const T* bias, T* y, T* keep) {
   const Tiles tl = tiles_of(s);
   const std::size_t image = s.c * s.h * s.w, out_image = s.f * s.oh() * s.ow(), chunk = images_per_chunk(s);
-  const double macs = double(s.n) * double(tl.per_image()) * 16.0 * double(s.c) * double(s.f);
-  const std::size_t parts = macs < 1e6 ? 1 : parallel_parts(s.n);
-  // dU [16][F][C], one per part, summed after
-  std::vector<std::vector<T>> dU(parts, std::vector<T>(16 * s.f * s.c, T(0)));
-  parallel_for(s.n, parts, [&](std::size_t part, std::size_t first, std::size_t last) {
-    std::vector<T> V(16 * s.c * chunk * tl.per_image()), dM(16 * s.f * chunk * tl.per_image()), scratch;
-    for (std::size_t n0 = first; n0 < last; n0 += chunk) {
-      const std::size_t count = std::min(chunk, last - n0), T_all = count * tl.per_image();
-      transform_input(s, tl, x + n0 * image, count, V.data(), scratch);
-      transform_output_grad(s, tl, dy + n0 * out_image, count, dM.data());
-      for (std::size_t k = 0; k < 16; ++k)  // dU[k] [F, C] += dM[k] [F, T] V[k]^T [T, C]
-        gemm({false, true, s.f, s.c, T_all}, dM.data() + k * s.f * T_all, T_all, V.data() + k * s.c * T_all, T_all,
-             dU[part].data() + k * s.f * s.c, s.c, /*accumulate=*/true);
+  const std::vector<T> U = transform_filters(w, s.f, s.c);
+  std::vector<std::vector<T>> V(parts_of(s)), M(V.size()), scratch(V.size());
+  for_each_chunk(s, V.size(), [&](std::size_t part, std::size_t n0, std::size_t count) {
+    const std::size_t T_all = count * tl.per_image();
+    if (M[part].empty()) {
+      M[part].resize(16 * s.f * chunk * tl.per_image());
+      if (!keep) V[part].resize(16 * s.c * chunk * tl.per_image());
     }
+    // V of this chunk: in the kept buffer (block at image n0) or in this thread's scratch
+    T* v = keep ? keep + 16 * s.c * n0 * tl.per_image() : V[part].data();
+    transform_input(s, tl, x + n0 * image, count, v, scratch[part]);
+    for (std::size_t k = 0; k < 16; ++k)  // M[k] [F, T] = U[k] [F, C] V[k] [C, T]
+      gemm({false, false, s.f, T_all, s.c}, U.data() + k * s.f * s.c, s.c, v + k * s.c * T_all, T_all,
+           M[part].data() + k * s.f * T_all, T_all);
+    transform_output(s, tl, M[part].data(), bias, count, y + n0 * out_image);
   });
-  std::fill(dw, dw + s.f * s.c * 9, T(0));
-  for (const auto& partial : dU) add_filter_grad(partial.data(), s.f, s.c, dw);
 }
 
-template void forward<float>(const Shape&, const float*, const float*, const float*, float*);
-template void forward<double>(const Shape&, const double*, const double*, const double*, double*);
-template void backward_data<float>(const Shape&, const float*, const float*, float*);
-template void backward_data<double>(const Shape&, const double*, const double*, double*);
-template void backward_filter<float>(const Shape&, const float*, const float*, float*);
-template void backward_filter<double>(const Shape&, const double*, const double*, double*);
+template <class T>
+void backward(const Shape& s, const T* x, const T* w, const T* dy, const T* kept, T* dx, T* dw) {
+  const Tiles tl = tiles_of(s);
+  const std::size_t image = s.c * s.h * s.w, out_image = s.f * s.oh() * s.ow(), chunk = images_per_chunk(s);
+  const std::size_t parts = parts_of(s), tiles = chunk * tl.per_image();
+  const std::vector<T> U = dx ? transform_filters(w, s.f, s.c) : std::vector<T>();
+  // dU [16][F][C], one per part, summed after
+  std::vector<std::vector<T>> dU(dw ? parts : 0, std::vector<T>(16 * s.f * s.c, T(0)));
+  std::vector<std::vector<T>> V(parts), dM(parts), scratch(parts);
+  for_each_chunk(s, parts, [&](std::size_t part, std::size_t n0, std::size_t count) {
+    const std::size_t T_all = count * tl.per_image();
+    if (dM[part].empty()) {
+      dM[part].resize(16 * s.f * tiles);
+      V[part].resize(16 * s.c * tiles);
+    }
+    transform_output_grad(s, tl, dy + n0 * out_image, count, dM[part].data());
+    if (dw) {
+      const T* v = kept ? kept + 16 * s.c * n0 * tl.per_image() : V[part].data();
+      if (!kept) transform_input(s, tl, x + n0 * image, count, V[part].data(), scratch[part]);
+      for (std::size_t k = 0; k < 16; ++k)  // dU[k] [F, C] += dM[k] [F, T] V[k]^T [T, C]
+        gemm({false, true, s.f, s.c, T_all}, dM[part].data() + k * s.f * T_all, T_all, v + k * s.c * T_all, T_all,
+             dU[part].data() + k * s.f * s.c, s.c, /*accumulate=*/true);
+    }
+    if (dx) {
+      for (std::size_t k = 0; k < 16; ++k)  // dV[k] [C, T] = U[k]^T [C, F] dM[k] [F, T]
+        gemm({true, false, s.c, T_all, s.f}, U.data() + k * s.f * s.c, s.c, dM[part].data() + k * s.f * T_all, T_all,
+             V[part].data() + k * s.c * T_all, T_all);
+      transform_input_adjoint(s, tl, V[part].data(), count, dx + n0 * image, scratch[part]);
+    }
+  });
+  if (dw) {
+    std::fill(dw, dw + s.f * s.c * 9, T(0));
+    for (const auto& partial : dU) add_filter_grad(partial.data(), s.f, s.c, dw);
+  }
+}
+
+template void forward<float>(const Shape&, const float*, const float*, const float*, float*, float*);
+template void forward<double>(const Shape&, const double*, const double*, const double*, double*, double*);
+template void backward<float>(const Shape&, const float*, const float*, const float*, const float*, float*, float*);
+template void backward<double>(const Shape&, const double*, const double*, const double*, const double*, double*,
+                               double*);
 
 }  // namespace xgrad::detail::winograd

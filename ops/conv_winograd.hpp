@@ -10,7 +10,8 @@
 // V[k] [C,tiles] from the input) - the notes' "convolution as matrix multiplication" with 2.25x fewer
 // multiplications than im2col + GEMM. The backward passes are the same algebra transposed:
 //   dM = A dY A^T,   dU[k] = dM[k] V[k]^T,   dg = G^T dU G       (the filter gradient)
-//   dx = the same forward applied to dy with the filters flipped and transposed, padding 2 - p.
+//   dV[k] = U[k]^T dM[k],   dx = B dV B^T summed over the overlapping tiles (the input transform's
+//   adjoint; the same as a forward over dy with flipped filters, without transforming dy again).
 // conv.cpp chooses this path (see ConvAlgorithm); the im2col path stays for everything else.
 #include <cstddef>
 
@@ -27,14 +28,15 @@ struct Shape {
 // True for a 3x3 kernel at stride 1 with padding at most 2 on each axis.
 bool applies(std::size_t kh, std::size_t kw, std::size_t sh, std::size_t sw, std::size_t ph, std::size_t pw);
 
-// y [N,F,OH,OW] = conv(x [N,C,H,W], w [F,C,3,3]) (+ bias [F] when not null).
+// y [N,F,OH,OW] = conv(x [N,C,H,W], w [F,C,3,3]) (+ bias [F] when not null). When `keep` is not null
+// (kept_input_size(s) values), the transformed input V is left there for the backward's filter
+// gradient, which then need not transform x again.
+std::size_t kept_input_size(const Shape& s);
 template <class T>
-void forward(const Shape& s, const T* x, const T* w, const T* bias, T* y);
-// dx [N,C,H,W] = the gradient of the forward with respect to x, given dy [N,F,OH,OW].
+void forward(const Shape& s, const T* x, const T* w, const T* bias, T* y, T* keep = nullptr);
+// Given dy [N,F,OH,OW]: dx [N,C,H,W] and dw [F,C,3,3], the gradients of the forward (each skipped
+// when its pointer is null); `kept` is the forward's `keep` buffer, or null to transform x again.
 template <class T>
-void backward_data(const Shape& s, const T* dy, const T* w, T* dx);
-// dw [F,C,3,3] = the gradient with respect to w.
-template <class T>
-void backward_filter(const Shape& s, const T* x, const T* dy, T* dw);
+void backward(const Shape& s, const T* x, const T* w, const T* dy, const T* kept, T* dx, T* dw);
 
 }  // namespace xgrad::detail::winograd

@@ -241,6 +241,28 @@ TEST_CASE("conv2d: Winograd F(2x2,3x3) equals im2col + GEMM in values and every 
   }
 }
 
+TEST_CASE("conv2d: Winograd backward when only x, only w, or w after the forward needs a gradient") {
+  AlgorithmFor use(xg::ConvAlgorithm::winograd);
+  xg::manual_seed(8);
+  const xg::Tensor x0 = randn64({3, 4, 7, 6}, false), w0 = randn64({5, 4, 3, 3}, false), r = randn64({3, 5, 7, 6}, false);
+  xg::Tensor xa = x0.detach().requires_grad_(), wa = w0.detach().requires_grad_();
+  xg::sum(xg::conv2d(xa, wa, {}, 1, 1) * r).backward();
+
+  xg::Tensor xb = x0.detach().requires_grad_();  // w constant: no transformed input kept
+  xg::sum(xg::conv2d(xb, w0, {}, 1, 1) * r).backward();
+  CHECK(xt::amax(xt::abs(xb.grad().value<double>() - xa.grad().value<double>()))() < 1e-13);
+
+  xg::Tensor wb = w0.detach().requires_grad_();  // x constant: dw only
+  xg::sum(xg::conv2d(x0, wb, {}, 1, 1) * r).backward();
+  CHECK(xt::amax(xt::abs(wb.grad().value<double>() - wa.grad().value<double>()))() < 1e-13);
+
+  xg::Tensor xc = x0.detach().requires_grad_(), wc = w0.detach();  // w marked after the forward: x transformed again
+  xg::Tensor y = xg::conv2d(xc, wc, {}, 1, 1);
+  wc.requires_grad_();
+  xg::sum(y * r).backward();
+  CHECK(xt::amax(xt::abs(wc.grad().value<double>() - wa.grad().value<double>()))() < 1e-13);
+}
+
 TEST_CASE("conv2d: gradcheck in f64 through the Winograd path") {
   AlgorithmFor use(xg::ConvAlgorithm::winograd);
   xg::manual_seed(7);
