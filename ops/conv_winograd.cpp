@@ -176,23 +176,30 @@ void rows_BtD_adjoint(const T* __restrict ds0, const T* __restrict ds1, const T*
 }
 
 // The zero-padded input plane split by the parity of its rows and columns: quarter[pr][pc] row q
-// holds padded row 2q + pr at padded columns pc, 2 + pc, 4 + pc, ... (th + 1 rows of tw + 1).
+// holds padded row 2q + pr at padded columns pc, 2 + pc, 4 + pc, ... (th + 1 rows of tw + 1). The
+// padded rows are first laid out whole (2 (tw + 1) wide, even rows and odd rows apart), so that the
+// column split is one long loop per row parity.
 template <class T>
-void split_plane(const Shape& s, const Tiles& tl, const T* plane, T* quarter) {
-  const std::size_t half = tl.row(), size = (tl.th + 1) * half;
-  std::fill(quarter, quarter + 4 * size, T(0));
+void split_plane(const Shape& s, const Tiles& tl, const T* plane, T* quarter, T* padded) {
+  const std::size_t half = tl.row(), size = (tl.th + 1) * half, width = 2 * half;
+  std::fill(padded, padded + 2 * size * 2, T(0));  // even rows, then odd rows: (th + 1) x width each
   for (std::size_t r = 0; r < s.h; ++r) {
     const std::size_t u = r + s.ph;  // padded row
-    if (u >= 2 * (tl.th + 1)) break;
-    // input column col is padded column col + pw: the pairs (2m, 2m + 1) of the row land at one
-    // index of the two column parities, shifted by pw / 2 (and swapped when pw is odd)
-    T* even = quarter + ((u % 2) * 2 + 0) * size + (u / 2) * half;
-    T* odd = quarter + ((u % 2) * 2 + 1) * size + (u / 2) * half;
-    T* first = s.pw % 2 == 0 ? even + s.pw / 2 : odd + s.pw / 2;
-    T* second = s.pw % 2 == 0 ? odd + s.pw / 2 : even + (s.pw + 1) / 2;
-    const T* src = plane + r * s.w;
-    deinterleave(src, first, second, s.w / 2);
-    if (s.w % 2) first[s.w / 2] = src[s.w - 1];
+    std::copy_n(plane + r * s.w, s.w, padded + (u % 2) * 2 * size + (u / 2) * width + s.pw);
+  }
+  for (std::size_t pr = 0; pr < 2; ++pr)
+    deinterleave(padded + pr * 2 * size, quarter + (2 * pr) * size, quarter + (2 * pr + 1) * size, size);
+}
+
+// The inverse of split_plane: the input plane's values back out of the quarters (padding dropped).
+template <class T>
+void join_plane(const Shape& s, const Tiles& tl, const T* quarter, T* plane, T* padded) {
+  const std::size_t half = tl.row(), size = (tl.th + 1) * half, width = 2 * half;
+  for (std::size_t pr = 0; pr < 2; ++pr)
+    interleave(quarter + (2 * pr) * size, quarter + (2 * pr + 1) * size, padded + pr * 2 * size, size);
+  for (std::size_t r = 0; r < s.h; ++r) {
+    const std::size_t u = r + s.ph;
+    std::copy_n(padded + (u % 2) * 2 * size + (u / 2) * width + s.pw, s.w, plane + r * s.w);
   }
 }
 
@@ -200,12 +207,13 @@ void split_plane(const Shape& s, const Tiles& tl, const T* plane, T* quarter) {
 template <class T>
 void transform_input(const Shape& s, const Tiles& tl, const T* x, std::size_t count, T* V, std::vector<T>& scratch) {
   const std::size_t T_all = count * tl.per_image(), half = tl.row(), L = tl.per_image(), size = (tl.th + 1) * half;
-  scratch.assign(4 * size + 8 * (L + 1), T(0));
+  scratch.assign(8 * size + 8 * (L + 1), T(0));
   T* quarter = scratch.data();
-  T* comb = quarter + 4 * size;  // B^T d, rows i = 0..3 at even columns, then at odd columns; L + 1 each
+  T* padded = quarter + 4 * size;
+  T* comb = padded + 4 * size;  // B^T d, rows i = 0..3 at even columns, then at odd columns; L + 1 each
   for (std::size_t img = 0; img < count; ++img)
     for (std::size_t c = 0; c < s.c; ++c) {
-      split_plane(s, tl, x + (img * s.c + c) * s.h * s.w, quarter);
+      split_plane(s, tl, x + (img * s.c + c) * s.h * s.w, quarter, padded);
       for (std::size_t pc = 0; pc < 2; ++pc) {  // B^T d: padded rows 2ti .. 2ti+3 are E[ti] O[ti] E[ti+1] O[ti+1]
         const T* E = quarter + pc * size;
         const T* O = quarter + (2 + pc) * size;
@@ -219,31 +227,16 @@ void transform_input(const Shape& s, const Tiles& tl, const T* x, std::size_t co
     }
 }
 
-// The inverse of split_plane: the input plane's values back out of the quarters (padding dropped).
-template <class T>
-void join_plane(const Shape& s, const Tiles& tl, const T* quarter, T* plane) {
-  const std::size_t half = tl.row(), size = (tl.th + 1) * half;
-  for (std::size_t r = 0; r < s.h; ++r) {
-    const std::size_t u = r + s.ph;
-    const T* even = quarter + ((u % 2) * 2 + 0) * size + (u / 2) * half;
-    const T* odd = quarter + ((u % 2) * 2 + 1) * size + (u / 2) * half;
-    const T* first = s.pw % 2 == 0 ? even + s.pw / 2 : odd + s.pw / 2;
-    const T* second = s.pw % 2 == 0 ? odd + s.pw / 2 : even + (s.pw + 1) / 2;
-    T* dst = plane + r * s.w;
-    interleave(first, second, dst, s.w / 2);
-    if (s.w % 2) dst[s.w - 1] = first[s.w / 2];
-  }
-}
-
 // dx = the adjoint of transform_input: from dV [16][C][T] of `count` images back to their planes,
 // B dV B^T per tile, the overlapping 4x4 blocks added up.
 template <class T>
 void transform_input_adjoint(const Shape& s, const Tiles& tl, const T* dV, std::size_t count, T* dx,
                              std::vector<T>& scratch) {
   const std::size_t T_all = count * tl.per_image(), half = tl.row(), L = tl.per_image(), size = (tl.th + 1) * half;
-  scratch.resize(4 * size + 8 * L);
+  scratch.resize(8 * size + 8 * L);
   T* quarter = scratch.data();
-  T* comb = quarter + 4 * size;  // d(B^T d): rows i = 0..3 at even columns, then at odd columns
+  T* padded = quarter + 4 * size;
+  T* comb = padded + 4 * size;  // d(B^T d): rows i = 0..3 at even columns, then at odd columns
   for (std::size_t img = 0; img < count; ++img)
     for (std::size_t c = 0; c < s.c; ++c) {
       for (std::size_t i = 0; i < 4; ++i) {
@@ -256,7 +249,7 @@ void transform_input_adjoint(const Shape& s, const Tiles& tl, const T* dV, std::
         const T* ds = comb + 4 * pc * L;
         rows_BtD_adjoint(ds, ds + L, ds + 2 * L, ds + 3 * L, quarter + pc * size, quarter + (2 + pc) * size, L, half);
       }
-      join_plane(s, tl, quarter, dx + (img * s.c + c) * s.h * s.w);
+      join_plane(s, tl, quarter, dx + (img * s.c + c) * s.h * s.w, padded);
     }
 }
 
@@ -264,9 +257,10 @@ void transform_input_adjoint(const Shape& s, const Tiles& tl, const T* dV, std::
 template <class T>
 void transform_output(const Shape& s, const Tiles& tl, const T* M, const T* bias, std::size_t count, T* y) {
   const std::size_t T_all = count * tl.per_image(), oh = s.oh(), ow = s.ow(), half = tl.row(), L = tl.per_image();
-  std::vector<T> buffer(10 * L);  // z = A^T m: 2 rows x 4 columns; then the left and right outputs
+  std::vector<T> buffer(12 * L);  // z = A^T m: 2 rows x 4 columns; the left and right outputs; them interleaved
   T* left = buffer.data() + 8 * L;
   T* right = buffer.data() + 9 * L;
+  T* rows = buffer.data() + 10 * L;  // output rows 2ti + a, 2 * (tw + 1) apart
   const std::size_t step = s.f * T_all;  // from value k of a tile to value k + 1
   for (std::size_t img = 0; img < count; ++img)
     for (std::size_t f = 0; f < s.f; ++f) {
@@ -278,11 +272,9 @@ void transform_output(const Shape& s, const Tiles& tl, const T* M, const T* bias
       for (std::size_t a = 0; a < 2; ++a) {  // (A^T m) A: columns combined, then output rows 2ti + a
         const T* z = buffer.data() + 4 * a * L;
         cols_A(z, z + L, z + 2 * L, z + 3 * L, bias ? bias[f] : T(0), left, right, L);
-        for (std::size_t ti = 0; ti < tl.th && 2 * ti + a < oh; ++ti) {
-          T* row = plane + (2 * ti + a) * ow;
-          interleave(left + ti * half, right + ti * half, row, ow / 2);
-          if (ow % 2) row[ow - 1] = left[ti * half + ow / 2];
-        }
+        interleave(left, right, rows, L);  // one long loop; rows of 14 pairs did not vectorize
+        for (std::size_t ti = 0; ti < tl.th && 2 * ti + a < oh; ++ti)
+          std::copy_n(rows + 2 * ti * half, ow, plane + (2 * ti + a) * ow);
       }
     }
 }
