@@ -87,22 +87,21 @@ void cols_B(const T* __restrict e, const T* __restrict o, T* __restrict v0, T* _
     v3[tj] = o[tj] - o[tj + 1];
   }
 }
-// A^T m for column j of every tile: z0 = m0j + m1j + m2j, z1 = m1j - m2j - m3j (rows combined)
+// The 2x2 outputs A^T m A (+ add) of every tile in one pass: value k of tile t is m[k * step + t]; the
+// top row of each block goes to top[2t], top[2t + 1], the bottom row to bottom[2t], bottom[2t + 1].
 template <class T>
-void rows_At(const T* __restrict m0, const T* __restrict m1, const T* __restrict m2, const T* __restrict m3,
-             T* __restrict z0, T* __restrict z1, std::size_t n) {
+void output_tiles(const T* __restrict m, std::size_t step, T add, T* __restrict top, T* __restrict bottom,
+                  std::size_t n) {
   for (std::size_t t = 0; t < n; ++t) {
-    z0[t] = m0[t] + m1[t] + m2[t];
-    z1[t] = m1[t] - m2[t] - m3[t];
-  }
-}
-// (A^T m) A for one row of A^T m: left = z0 + z1 + z2, right = z1 - z2 - z3 (columns combined)
-template <class T>
-void cols_A(const T* __restrict z0, const T* __restrict z1, const T* __restrict z2, const T* __restrict z3, T add,
-            T* __restrict left, T* __restrict right, std::size_t n) {
-  for (std::size_t t = 0; t < n; ++t) {
-    left[t] = z0[t] + z1[t] + z2[t] + add;
-    right[t] = z1[t] - z2[t] - z3[t] + add;
+    T v[16];
+    for (std::size_t k = 0; k < 16; ++k) v[k] = m[k * step + t];
+    const T z00 = v[0] + v[4] + v[8], z01 = v[1] + v[5] + v[9], z02 = v[2] + v[6] + v[10], z03 = v[3] + v[7] + v[11];
+    const T z10 = v[4] - v[8] - v[12], z11 = v[5] - v[9] - v[13], z12 = v[6] - v[10] - v[14],
+            z13 = v[7] - v[11] - v[15];
+    top[2 * t] = z00 + z01 + z02 + add;
+    top[2 * t + 1] = z01 - z02 - z03 + add;
+    bottom[2 * t] = z10 + z11 + z12 + add;
+    bottom[2 * t + 1] = z11 - z12 - z13 + add;
   }
 }
 // row[2t] = l[t], row[2t + 1] = r[t]
@@ -257,24 +256,17 @@ void transform_input_adjoint(const Shape& s, const Tiles& tl, const T* dV, std::
 template <class T>
 void transform_output(const Shape& s, const Tiles& tl, const T* M, const T* bias, std::size_t count, T* y) {
   const std::size_t T_all = count * tl.per_image(), oh = s.oh(), ow = s.ow(), half = tl.row(), L = tl.per_image();
-  std::vector<T> buffer(12 * L);  // z = A^T m: 2 rows x 4 columns; the left and right outputs; them interleaved
-  T* left = buffer.data() + 8 * L;
-  T* right = buffer.data() + 9 * L;
-  T* rows = buffer.data() + 10 * L;  // output rows 2ti + a, 2 * (tw + 1) apart
+  std::vector<T> rows(4 * L);  // output rows 2ti (top) and 2ti + 1 (bottom) of every tile row, 2 (tw + 1) wide
+  T* top = rows.data();
+  T* bottom = rows.data() + 2 * L;
   const std::size_t step = s.f * T_all;  // from value k of a tile to value k + 1
   for (std::size_t img = 0; img < count; ++img)
     for (std::size_t f = 0; f < s.f; ++f) {
-      const T* m = M + f * T_all + img * L;
-      for (std::size_t j = 0; j < 4; ++j)  // A^T m: rows combined
-        rows_At(m + j * step, m + (4 + j) * step, m + (8 + j) * step, m + (12 + j) * step, buffer.data() + j * L,
-                buffer.data() + (4 + j) * L, L);
+      output_tiles(M + f * T_all + img * L, step, bias ? bias[f] : T(0), top, bottom, L);
       T* plane = y + (img * s.f + f) * oh * ow;
-      for (std::size_t a = 0; a < 2; ++a) {  // (A^T m) A: columns combined, then output rows 2ti + a
-        const T* z = buffer.data() + 4 * a * L;
-        cols_A(z, z + L, z + 2 * L, z + 3 * L, bias ? bias[f] : T(0), left, right, L);
-        interleave(left, right, rows, L);  // one long loop; rows of 14 pairs did not vectorize
-        for (std::size_t ti = 0; ti < tl.th && 2 * ti + a < oh; ++ti)
-          std::copy_n(rows + 2 * ti * half, ow, plane + (2 * ti + a) * ow);
+      for (std::size_t ti = 0; ti < tl.th; ++ti) {
+        std::copy_n(top + 2 * ti * half, ow, plane + 2 * ti * ow);
+        if (2 * ti + 1 < oh) std::copy_n(bottom + 2 * ti * half, ow, plane + (2 * ti + 1) * ow);
       }
     }
 }
