@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "../autograd/kinks.hpp"
+#include "../autograd/threads.hpp"
 #include "arithmetic.hpp"
 #include "broadcast.hpp"
 #include "shape.hpp"
@@ -46,7 +47,16 @@ double sum_in_double(const T* x, std::size_t n) {
 Tensor sum(const Tensor& x, Site site) {
   Tensor y = detail::visit("sum", x, [](const auto& a) {
     using T = typename std::decay_t<decltype(a)>::value_type;
-    return scalar(sum_in_double(a.data(), a.size()), dtype_of<T>());
+    // a large tensor is summed in one slice per thread; the slices' sums are added in order, so the
+    // result depends only on the thread count
+    const std::size_t n = a.size(), parts = n < (std::size_t{1} << 18) ? 1 : detail::parallel_parts(n);
+    std::vector<double> partial(parts, 0.0);
+    detail::parallel_for(n, parts, [&](std::size_t part, std::size_t begin, std::size_t end) {
+      partial[part] = sum_in_double(a.data() + begin, end - begin);
+    });
+    double total = 0;
+    for (double p : partial) total += p;
+    return scalar(total, dtype_of<T>());
   });
   return record("sum", y, {x}, [](Backward& g) { g.dx[0] = expand(g.dy, g.x[0].shape()); }, site);
 }
@@ -148,7 +158,11 @@ Tensor expand(const Tensor& x, const Shape& shape, Site site) {
     const std::size_t n = shape.empty() ? 1 : shape.back();
     const std::ptrdiff_t step = shape.empty() ? 0 : sa.back();
     if (a.size() == 1) {  // the common case (the gradient of a sum): one value everywhere
-      std::fill(out.begin(), out.end(), a.data()[0]);
+      const T value = a.data()[0];
+      const std::size_t n = out.size(), parts = n < (std::size_t{1} << 18) ? 1 : detail::parallel_parts(n);
+      detail::parallel_for(n, parts, [&](std::size_t, std::size_t begin, std::size_t end) {
+        std::fill(out.data() + begin, out.data() + end, value);
+      });
       return Tensor(std::move(out));
     }
     detail::for_each_row(shape, sa, none, [&](std::ptrdiff_t oa, std::ptrdiff_t, std::size_t row) {

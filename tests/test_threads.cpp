@@ -158,3 +158,22 @@ TEST_CASE("parallel_for: a forked child runs regions serially instead of waiting
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
 }
+
+TEST_CASE("sum and the expand of its gradient split large tensors across 2 threads, same results") {
+  xg::manual_seed(12);
+  const xg::Tensor x = xg::randn({600, 700}, xg::f64);  // 420,000 values: above the split size
+  double naive = 0;
+  for (double v : x.value<double>()) naive += v;
+  double sums[2];
+  for (int threads : {1, 2}) {
+    ThreadsFor use(threads);
+    xg::Tensor leaf = x.detach().requires_grad_();
+    const xg::Tensor s = xg::sum(leaf * 3.0);
+    sums[threads - 1] = s.item();
+    s.backward();
+    const auto& g = leaf.grad().value<double>();
+    CHECK(std::all_of(g.begin(), g.end(), [](double v) { return v == 3.0; }));
+  }
+  CHECK(std::abs(sums[0] - 3.0 * naive) <= 1e-11 * std::abs(3.0 * naive) + 1e-9);
+  CHECK(std::abs(sums[1] - sums[0]) <= 1e-12 * (1.0 + std::abs(sums[0])));
+}
