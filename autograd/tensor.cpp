@@ -137,7 +137,7 @@ Tensor sample(const Shape& shape, DType dtype, Dist dist) {
 }
 }  // namespace
 
-Tensor tensor(std::initializer_list<double> values, DType dtype) {
+Tensor tensor(const std::vector<double>& values, DType dtype) {
   return make(dtype, [&](auto t) {
     using T = decltype(t);
     xt::xarray<T> a = xt::xarray<T>::from_shape({values.size()});

@@ -140,7 +140,10 @@ Tensor record(const char* name, Tensor out, std::vector<Tensor> inputs, F&& back
 }
 
 // --- creation ----------------------------------------------------------------------------------
-Tensor tensor(std::initializer_list<double> values, DType dtype = f32);
+// 1-D from {1.0, 2.0, 3.0} (or any vector); 2-D from nested lists, one per row: {{1.0}, {2.0}} is a
+// column [2, 1]. (The 1-D form takes a vector, not an initializer_list<double>: with two
+// initializer_list overloads, {{1.0}, {2.0}} would match both equally and not compile.)
+Tensor tensor(const std::vector<double>& values, DType dtype = f32);
 Tensor tensor(std::initializer_list<std::initializer_list<double>> rows, DType dtype = f32);
 Tensor scalar(double value, DType dtype = f32);
 Tensor zeros(const Shape& shape, DType dtype = f32);

@@ -267,3 +267,19 @@ TEST_CASE("gradcheck reports a finite difference that crosses a kink instead of 
   CHECK(report.checked == 2);
   CHECK(fmt::format("{}", report).find("kink crossed") != std::string::npos);
 }
+
+TEST_CASE("tensor(): 1-D, 2-D, a column from one-element rows, and from a vector") {
+  const xg::Tensor a = xg::tensor({1.0, 2.0, 3.0});
+  CHECK(a.shape() == xg::Shape{3});
+  const xg::Tensor m = xg::tensor({{1.0, 2.0}, {3.0, 4.0}}, xg::f64);
+  CHECK(m.shape() == xg::Shape{2, 2});
+  CHECK(m.value<double>()(1, 0) == 3.0);
+  const xg::Tensor column = xg::tensor({{1.0}, {2.0}});  // [2, 1], not ambiguous
+  CHECK(column.shape() == xg::Shape{2, 1});
+  CHECK(column.value<float>()(1, 0) == 2.0f);
+  const std::vector<double> values{4.0, 5.0};
+  const xg::Tensor v = xg::tensor(values, xg::f64);
+  CHECK(v.shape() == xg::Shape{2});
+  CHECK(v.value<double>()(1) == 5.0);
+  CHECK_THROWS_AS(xg::tensor({{1.0, 2.0}, {3.0}}), xg::Error);
+}
