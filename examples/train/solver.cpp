@@ -35,7 +35,7 @@ double Solver::accuracy(const xg::data::Dataset& data, std::size_t max_samples) 
   xg::NoGradGuard no_grad;
   const std::size_t n = max_samples && max_samples < data.size() ? max_samples : data.size();
   const xg::data::Dataset part = n < data.size() ? data.subset(0, n) : data;
-  xg::data::DataLoader loader(part, {.batch_size = 500, .shuffle = false});
+  xg::data::DataLoader loader(part, {.batch_size = 500, .shuffle = false}, options_.preprocess);
   std::size_t correct = 0;
   for (auto& batch : loader) {
     const auto predicted = xg::argmax(model_(batch.images), 1);
@@ -46,14 +46,15 @@ double Solver::accuracy(const xg::data::Dataset& data, std::size_t max_samples) 
 }
 
 void Solver::train() {
-  xg::data::BatchTransform augment;
+  std::vector<xg::data::BatchTransform> transforms;
+  if (options_.preprocess) transforms.push_back(options_.preprocess);
   if (options_.augment)
-    augment = [](xg::data::Batch& b) {
+    transforms.push_back([](xg::data::Batch& b) {
       xg::data::random_horizontal_flip(b.images.mutable_value<float>());
       xg::data::random_crop(b.images.mutable_value<float>(), 2);
-    };
+    });
   xg::data::DataLoader loader(train_, {.batch_size = options_.batch_size, .shuffle = true, .seed = options_.seed},
-                              augment);
+                              xg::data::compose(std::move(transforms)));
   const auto named = model_.named_parameters();
   for (std::size_t epoch = start_epoch; epoch < options_.epochs; ++epoch) {
     model_.train();

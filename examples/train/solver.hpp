@@ -23,6 +23,9 @@ struct SolverOptions {
   std::size_t accuracy_samples = 10000; // train accuracy is measured on this many training images
   std::uint64_t seed = 0;
   bool augment = false;                 // random flips and 2-pixel crops of the training batches
+  // applied to every batch first, in training and in accuracy() (e.g. a ChannelNormalize fitted on the
+  // training set): the datasets can stay as they were loaded, bytes, instead of a float copy each
+  xg::data::BatchTransform preprocess;
   bool verbose = true;
 };
 
