@@ -14,6 +14,28 @@ struct AdamConfig {
 };
 
 template <class T>
+struct AdamConstants {
+  T step_size, bc2_sqrt, beta1, beta2, one_minus_beta1, one_minus_beta2, eps, wd, decay;
+};
+
+// The update of n elements. Parameters, not local pointers, carry __restrict (GCC ignores it on locals);
+// the decay flags are loop-invariant and GCC unswitches them.
+template <class T, bool AmsGrad>
+void adam_kernel(const AdamConstants<T>& k, bool coupled, bool decoupled, T* __restrict w, const T* __restrict g,
+                 T* __restrict m, T* __restrict v, T* __restrict vmax, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const T p = decoupled ? w[i] * k.decay : w[i];
+    const T d = coupled ? g[i] + k.wd * p : g[i];
+    m[i] = k.beta1 * m[i] + k.one_minus_beta1 * d;
+    v[i] = k.beta2 * v[i] + k.one_minus_beta2 * d * d;
+    T second = v[i];
+    if constexpr (AmsGrad) second = vmax[i] = std::max(vmax[i], v[i]);
+    const T denom = std::sqrt(second) / k.bc2_sqrt + k.eps;
+    w[i] = p - k.step_size * (m[i] / denom);
+  }
+}
+
+template <class T>
 void adam_update(const AdamConfig& o, Tensor& param, const Tensor& grad, Optimizer::ParamState& s) {
   T* w_all = param.mutable_value<T>().data();
   const T* g_all = grad.value<T>().data();
@@ -30,24 +52,16 @@ void adam_update(const AdamConfig& o, Tensor& param, const Tensor& grad, Optimiz
   T* m_all = s.buffer<T>("exp_avg", param);
   T* v_all = s.buffer<T>("exp_avg_sq", param);
   T* vmax_all = o.amsgrad ? s.buffer<T>("max_exp_avg_sq", param) : nullptr;
-  const bool coupled_decay = o.weight_decay != 0.0 && !o.decoupled, decoupled_decay = o.weight_decay != 0.0 && o.decoupled;
+  const bool coupled = o.weight_decay != 0.0 && !o.decoupled, decoupled = o.weight_decay != 0.0 && o.decoupled;
+  const AdamConstants<T> k{step_size, bc2_sqrt, beta1, beta2, one_minus_beta1, one_minus_beta2, eps, wd, decay};
   xgrad::detail::for_slices(n, [&](std::size_t begin, std::size_t end) {
-    T* __restrict w = w_all;
-    const T* __restrict g = g_all;
-    T* __restrict m = m_all;
-    T* __restrict v = v_all;
-    T* __restrict vmax = vmax_all;
-    for (std::size_t k = begin; k < end; ++k) {
-      T d = g[k];
-      if (decoupled_decay) w[k] = w[k] * decay;
-      if (coupled_decay) d = d + wd * w[k];
-      m[k] = beta1 * m[k] + one_minus_beta1 * d;
-      v[k] = beta2 * v[k] + one_minus_beta2 * d * d;
-      T second = v[k];
-      if (vmax) second = vmax[k] = std::max(vmax[k], v[k]);
-      const T denom = std::sqrt(second) / bc2_sqrt + eps;
-      w[k] = w[k] - step_size * (m[k] / denom);
-    }
+    // one branch-free loop per case, so that each vectorizes
+    if (vmax_all)
+      adam_kernel<T, true>(k, coupled, decoupled, w_all + begin, g_all + begin, m_all + begin, v_all + begin,
+                           vmax_all + begin, end - begin);
+    else
+      adam_kernel<T, false>(k, coupled, decoupled, w_all + begin, g_all + begin, m_all + begin, v_all + begin,
+                            nullptr, end - begin);
   });
 }
 
