@@ -31,13 +31,6 @@ namespace xgrad {
 
 namespace {
 
-// C [m,n] = op(A) op(B) (+ C when accumulate), through ops/blas (empty operands handled there).
-template <class T>
-void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda, const T* b,
-          std::size_t ldb, T* c, std::size_t ldc, bool accumulate = false) {
-  detail::gemm({ta, tb, m, n, k}, a, lda, b, ldb, c, ldc, accumulate);
-}
-
 struct Geometry {
   std::size_t n, c, h, w;    // input
   std::size_t f, kh, kw;     // weight
@@ -341,9 +334,9 @@ Tensor conv2d_typed(const Geometry& g, const Tensor& x, const Tensor& w, const T
       im2col(part, px + n0 * image, cols.data());
       T* out = y.data() + n0 * F * P;
       if (count == 1) {  // Y = W cols is already image n0's [F, P] block of y
-        gemm(false, false, F, P, K, pw, K, cols.data(), P, out, P);
+        detail::gemm({false, false, F, P, K}, pw, K, cols.data(), P, out, P);
       } else {           // Y [F, count * P], then scattered to [count, F, P]
-        gemm(false, false, F, cn, K, pw, K, cols.data(), cn, ymat.data(), cn);
+        detail::gemm({false, false, F, cn, K}, pw, K, cols.data(), cn, ymat.data(), cn);
         for (std::size_t i = 0; i < count; ++i)
           for (std::size_t f = 0; f < F; ++f) std::copy_n(ymat.data() + f * cn + i * P, P, out + (i * F + f) * P);
       }
@@ -394,10 +387,10 @@ Tensor conv2d_typed(const Geometry& g, const Tensor& x, const Tensor& w, const T
         }
         if (need_w) {  // dW^T += cols dY^T   (cols rebuilt here rather than kept from the forward)
           im2col(part, px + n0 * image, cols.data());
-          gemm(false, true, K, F, cn, cols.data(), cn, d, cn, dwt[part_index].data(), F, /*accumulate=*/true);
+          detail::gemm({false, true, K, F, cn}, cols.data(), cn, d, cn, dwt[part_index].data(), F, /*accumulate=*/true);
         }
         if (need_x) {  // dcols = W^T dY, then dx += col2im(dcols)
-          gemm(true, false, K, cn, F, pw, K, d, cn, dcols.data(), cn, /*accumulate=*/true);
+          detail::gemm({true, false, K, cn, F}, pw, K, d, cn, dcols.data(), cn, /*accumulate=*/true);
           col2im_and_clear(part, dcols.data(), dx.data() + n0 * image);
         }
       });

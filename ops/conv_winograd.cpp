@@ -254,9 +254,10 @@ void transform_input_adjoint(const Shape& s, const Tiles& tl, const T* dV, std::
 
 // y = A^T M A (+ bias) for the tiles of `count` images, the outputs that fall inside [OH, OW].
 template <class T>
-void transform_output(const Shape& s, const Tiles& tl, const T* M, const T* bias, std::size_t count, T* y) {
+void transform_output(const Shape& s, const Tiles& tl, const T* M, const T* bias, std::size_t count, T* y,
+                      std::vector<T>& rows) {
   const std::size_t T_all = count * tl.per_image(), oh = s.oh(), ow = s.ow(), half = tl.row(), L = tl.per_image();
-  std::vector<T> rows(4 * L);  // output rows 2ti (top) and 2ti + 1 (bottom) of every tile row, 2 (tw + 1) wide
+  rows.resize(4 * L);  // output rows 2ti (top) and 2ti + 1 (bottom) of every tile row, 2 (tw + 1) wide
   T* top = rows.data();
   T* bottom = rows.data() + 2 * L;
   const std::size_t step = s.f * T_all;  // from value k of a tile to value k + 1
@@ -274,10 +275,11 @@ void transform_output(const Shape& s, const Tiles& tl, const T* M, const T* bias
 // dM [16][F][T] = A dY A^T for the tiles of `count` images (dY outside [OH, OW], and at the spare
 // tiles, is zero).
 template <class T>
-void transform_output_grad(const Shape& s, const Tiles& tl, const T* dy, std::size_t count, T* dM) {
+void transform_output_grad(const Shape& s, const Tiles& tl, const T* dy, std::size_t count, T* dM,
+                           std::vector<T>& g) {
   const std::size_t T_all = count * tl.per_image(), oh = s.oh(), ow = s.ow(), half = tl.row(), L = tl.per_image();
   // g: the tile's dY rows 0 and 1, each at even then odd columns; then r = A dY rows 1..3 likewise
-  std::vector<T> g(10 * L);
+  g.resize(10 * L);
   for (std::size_t img = 0; img < count; ++img)
     for (std::size_t f = 0; f < s.f; ++f) {
       const T* plane = dy + (img * s.f + f) * oh * ow;
@@ -329,20 +331,21 @@ void add_filter_grad(const T* dU, std::size_t F, std::size_t C, T* dw) {
     }
 }
 
-// Images go in fixed chunks [k * chunk, (k + 1) * chunk) and threads take runs of whole chunks, so
-// the forward and the backward cut the batch the same way (the backward reuses the forward's V).
-template <class F>
-void for_each_chunk(const Shape& s, std::size_t parts, F&& fn) {  // fn(part, n0, count), part < parts
-  const std::size_t chunk = images_per_chunk(s), chunks = (s.n + chunk - 1) / chunk;
-  parallel_for(chunks, parts, [&](std::size_t part, std::size_t first, std::size_t last) {
-    for (std::size_t k = first; k < last; ++k) fn(part, k * chunk, std::min(chunk, s.n - k * chunk));
-  });
+// Images go in fixed chunks [k * size, (k + 1) * size) and threads take runs of whole chunks, so the
+// forward and the backward cut the batch the same way (the backward reuses the forward's V).
+struct Chunks {
+  std::size_t size, count, parts;  // images per chunk, chunks, threads to use
+};
+Chunks chunks_of(const Shape& s) {
+  const std::size_t size = images_per_chunk(s), count = (s.n + size - 1) / size;
+  const double macs = double(s.n) * double(tiles_of(s).per_image()) * 16.0 * double(s.c) * double(s.f);
+  return {size, count, macs < 1e6 ? 1 : parallel_parts(count)};
 }
-std::size_t parts_of(const Shape& s) {
-  const Tiles tl = tiles_of(s);
-  const std::size_t chunk = images_per_chunk(s), chunks = (s.n + chunk - 1) / chunk;
-  const double macs = double(s.n) * double(tl.per_image()) * 16.0 * double(s.c) * double(s.f);
-  return macs < 1e6 ? 1 : parallel_parts(chunks);
+template <class F>
+void for_each_chunk(const Shape& s, const Chunks& ch, F&& fn) {  // fn(part, n0, images), part < ch.parts
+  parallel_for(ch.count, ch.parts, [&](std::size_t part, std::size_t first, std::size_t last) {
+    for (std::size_t k = first; k < last; ++k) fn(part, k * ch.size, std::min(ch.size, s.n - k * ch.size));
+  });
 }
 
 }  // namespace
@@ -352,14 +355,15 @@ std::size_t kept_input_size(const Shape& s) { return 16 * s.c * s.n * tiles_of(s
 template <class T>
 void forward(const Shape& s, const T* x, const T* w, const T* bias, T* y, T* keep) {
   const Tiles tl = tiles_of(s);
-  const std::size_t image = s.c * s.h * s.w, out_image = s.f * s.oh() * s.ow(), chunk = images_per_chunk(s);
+  const std::size_t image = s.c * s.h * s.w, out_image = s.f * s.oh() * s.ow();
+  const Chunks ch = chunks_of(s);
   const std::vector<T> U = transform_filters(w, s.f, s.c);
-  std::vector<std::vector<T>> V(parts_of(s)), M(V.size()), scratch(V.size());
-  for_each_chunk(s, V.size(), [&](std::size_t part, std::size_t n0, std::size_t count) {
+  std::vector<std::vector<T>> V(ch.parts), M(ch.parts), scratch(ch.parts);  // one of each per thread
+  for_each_chunk(s, ch, [&](std::size_t part, std::size_t n0, std::size_t count) {
     const std::size_t T_all = count * tl.per_image();
     if (M[part].empty()) {
-      M[part].resize(16 * s.f * chunk * tl.per_image());
-      if (!keep) V[part].resize(16 * s.c * chunk * tl.per_image());
+      M[part].resize(16 * s.f * ch.size * tl.per_image());
+      if (!keep) V[part].resize(16 * s.c * ch.size * tl.per_image());
     }
     // V of this chunk: in the kept buffer (block at image n0) or in this thread's scratch
     T* v = keep ? keep + 16 * s.c * n0 * tl.per_image() : V[part].data();
@@ -367,26 +371,27 @@ void forward(const Shape& s, const T* x, const T* w, const T* bias, T* y, T* kee
     for (std::size_t k = 0; k < 16; ++k)  // M[k] [F, T] = U[k] [F, C] V[k] [C, T]
       gemm({false, false, s.f, T_all, s.c}, U.data() + k * s.f * s.c, s.c, v + k * s.c * T_all, T_all,
            M[part].data() + k * s.f * T_all, T_all);
-    transform_output(s, tl, M[part].data(), bias, count, y + n0 * out_image);
+    transform_output(s, tl, M[part].data(), bias, count, y + n0 * out_image, scratch[part]);
   });
 }
 
 template <class T>
 void backward(const Shape& s, const T* x, const T* w, const T* dy, const T* kept, T* dx, T* dw) {
   const Tiles tl = tiles_of(s);
-  const std::size_t image = s.c * s.h * s.w, out_image = s.f * s.oh() * s.ow(), chunk = images_per_chunk(s);
-  const std::size_t parts = parts_of(s), tiles = chunk * tl.per_image();
+  const std::size_t image = s.c * s.h * s.w, out_image = s.f * s.oh() * s.ow();
+  const Chunks ch = chunks_of(s);
+  const std::size_t tiles = ch.size * tl.per_image();
   const std::vector<T> U = dx ? transform_filters(w, s.f, s.c) : std::vector<T>();
   // dU [16][F][C], one per part, summed after
-  std::vector<std::vector<T>> dU(dw ? parts : 0, std::vector<T>(16 * s.f * s.c, T(0)));
-  std::vector<std::vector<T>> V(parts), dM(parts), scratch(parts);
-  for_each_chunk(s, parts, [&](std::size_t part, std::size_t n0, std::size_t count) {
+  std::vector<std::vector<T>> dU(dw ? ch.parts : 0, std::vector<T>(16 * s.f * s.c, T(0)));
+  std::vector<std::vector<T>> V(ch.parts), dM(ch.parts), scratch(ch.parts);  // one of each per thread
+  for_each_chunk(s, ch, [&](std::size_t part, std::size_t n0, std::size_t count) {
     const std::size_t T_all = count * tl.per_image();
     if (dM[part].empty()) {
       dM[part].resize(16 * s.f * tiles);
       V[part].resize(16 * s.c * tiles);
     }
-    transform_output_grad(s, tl, dy + n0 * out_image, count, dM[part].data());
+    transform_output_grad(s, tl, dy + n0 * out_image, count, dM[part].data(), scratch[part]);
     if (dw) {
       const T* v = kept ? kept + 16 * s.c * n0 * tl.per_image() : V[part].data();
       if (!kept) transform_input(s, tl, x + n0 * image, count, V[part].data(), scratch[part]);

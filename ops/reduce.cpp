@@ -159,8 +159,7 @@ Tensor expand(const Tensor& x, const Shape& shape, Site site) {
     const std::ptrdiff_t step = shape.empty() ? 0 : sa.back();
     if (a.size() == 1) {  // the common case (the gradient of a sum): one value everywhere
       const T value = a.data()[0];
-      const std::size_t n = out.size(), parts = n < (std::size_t{1} << 18) ? 1 : detail::parallel_parts(n);
-      detail::parallel_for(n, parts, [&](std::size_t, std::size_t begin, std::size_t end) {
+      detail::for_slices(out.size(), [&](std::size_t begin, std::size_t end) {
         std::fill(out.data() + begin, out.data() + end, value);
       });
       return Tensor(std::move(out));

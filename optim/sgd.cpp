@@ -16,7 +16,8 @@ void sgd_update(const SGDOptions& o, Tensor& param, const Tensor& grad, Optimize
   const bool decay = o.weight_decay != 0.0, nesterov = o.nesterov;
   bool first = false;
   T* b_all = o.momentum != 0.0 ? s.buffer<T>("momentum_buffer", param, 0.0, &first) : nullptr;
-  // Each case is its own loop with no branch inside, over restrict pointers, so that it vectorizes.
+  // Each case is its own loop with no branch inside, so that it vectorizes (GCC checks the arrays for
+  // overlap at run time: it ignores __restrict on local pointers).
   xgrad::detail::for_slices(param.numel(), [&](std::size_t begin, std::size_t end) {
     T* __restrict w = w_all;
     const T* __restrict g = g_all;

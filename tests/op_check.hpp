@@ -18,6 +18,12 @@ using Inputs = std::vector<T>;
 // Inputs in f64 marked for gradients: normal; normal pushed at least 0.5 away from 0 (the kink of
 // relu and abs, the pole of 1/x); uniform on [0.5, 1.5) (the domain of log, sqrt, x^0.5).
 inline T normal(const xg::Shape& s) { return xg::randn(s, xg::f64).requires_grad_(); }
+// Standard normal f64, requiring grad unless `grad` is false.
+inline T randn64(const xg::Shape& shape, bool grad = true) {
+  T t = xg::randn(shape, xg::f64);
+  if (grad) t.requires_grad_();
+  return t;
+}
 inline T away_from_zero(const xg::Shape& s) {
   T t = xg::randn(s, xg::f64);
   for (double& v : t.mutable_value<double>()) v += v < 0 ? -0.5 : 0.5;

@@ -10,15 +10,13 @@
 
 #include <xgrad/xgrad.hpp>
 
+#include "op_check.hpp"
+
 namespace xg = xgrad;
 
 namespace {
 
-xg::Tensor randn64(const xg::Shape& shape, bool grad = true) {
-  xg::Tensor t = xg::randn(shape, xg::f64);
-  if (grad) t.requires_grad_();
-  return t;
-}
+using op_check::randn64;
 
 // Distinct values (a shuffled 0.01 * arange), so no pooling window holds a tie or anything within
 // the finite-difference step of one.

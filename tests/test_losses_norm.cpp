@@ -9,15 +9,13 @@
 
 #include <xgrad/xgrad.hpp>
 
+#include "op_check.hpp"
+
 namespace xg = xgrad;
 
 namespace {
 
-xg::Tensor randn64(const xg::Shape& shape, bool grad = true) {
-  xg::Tensor t = xg::randn(shape, xg::f64);
-  if (grad) t.requires_grad_();
-  return t;
-}
+using op_check::randn64;
 
 double max_abs_diff(const xg::Tensor& a, const xg::Tensor& b) {
   return xt::amax(xt::abs(a.value<double>() - b.value<double>()))();
