@@ -245,25 +245,28 @@ void for_each_chunk(const Geometry& g, std::size_t first, std::size_t last, F&& 
 
 std::atomic<ConvAlgorithm> chosen_algorithm{ConvAlgorithm::automatic};
 
-// Whether this layer goes the Winograd way (see ConvAlgorithm).
-bool use_winograd(const Geometry& g) {
+// The Winograd tile for this layer (see ConvAlgorithm), 0 for im2col.
+std::size_t winograd_tile(const Geometry& g) {
   const bool applies = detail::winograd::applies(g.kh, g.kw, g.sh, g.sw, g.ph, g.pw);
   switch (chosen_algorithm.load()) {
-    case ConvAlgorithm::im2col: return false;
+    case ConvAlgorithm::im2col: return 0;
     // Winograd's transforms cost per input and output channel, its savings grow with C: measured on
     // 1 thread, batch 64 (fwd + bwd vs im2col): C=1 28x28 2.6x slower, C=8 28x28 even, C=16 14x14 0.88,
     // C=16 28x28 0.85, C=32 14x14 0.76, C=64 7x7 1.08 (short tile rows).
-    case ConvAlgorithm::automatic: return applies && g.c >= 16 && g.oh >= 12 && g.ow >= 12;
-    case ConvAlgorithm::winograd: break;
+    case ConvAlgorithm::automatic: return applies && g.c >= 16 && g.oh >= 12 && g.ow >= 12 ? 4 : 0;
+    case ConvAlgorithm::winograd_2x2:
+    case ConvAlgorithm::winograd_4x4: break;
   }
   if (!applies)
     throw Error("conv2d: the Winograd algorithm (set_conv_algorithm) needs a 3x3 kernel, stride 1 and padding at "
                 "most 2; this layer has kernel [{},{}], stride [{},{}], padding [{},{}]",
                 g.kh, g.kw, g.sh, g.sw, g.ph, g.pw);
-  return true;
+  return chosen_algorithm.load() == ConvAlgorithm::winograd_4x4 ? 4 : 2;
 }
 
-detail::winograd::Shape winograd_shape(const Geometry& g) { return {g.n, g.c, g.h, g.w, g.f, g.ph, g.pw}; }
+detail::winograd::Shape winograd_shape(const Geometry& g, std::size_t tile) {
+  return {g.n, g.c, g.h, g.w, g.f, g.ph, g.pw, tile};
+}
 
 template <class T>
 void bias_grad(const Geometry& g, const T* dy, T* db_out) {  // db[f] = sum of dy over n and the positions
@@ -286,8 +289,9 @@ void bias_grad(const Geometry& g, const T* dy, T* db_out) {  // db[f] = sum of d
 // The Winograd route: forward and backward in ops/conv_winograd.cpp. When w's gradient will be
 // wanted, the forward's transformed input is kept for it (16/4 = 4x the size of x for 2x2 tiles).
 template <class T>
-Tensor conv2d_winograd(const Geometry& g, const Tensor& x, const Tensor& w, const Tensor& b, Site site) {
-  const detail::winograd::Shape s = winograd_shape(g);
+Tensor conv2d_winograd(const Geometry& g, std::size_t tile, const Tensor& x, const Tensor& w, const Tensor& b,
+                       Site site) {
+  const detail::winograd::Shape s = winograd_shape(g, tile);
   xt::xarray<T> y = xt::xarray<T>::from_shape({g.n, g.f, g.oh, g.ow});
   // uninitialized (the forward writes every value): zeroing 4x x's size would cost a pass of its own
   std::shared_ptr<T[]> kept;
@@ -297,7 +301,7 @@ Tensor conv2d_winograd(const Geometry& g, const Tensor& x, const Tensor& w, cons
                             b.defined() ? b.value<T>().data() : static_cast<const T*>(nullptr), y.data(), kept.get());
   std::vector<Tensor> inputs{x, w};
   if (b.defined()) inputs.push_back(b);
-  return record("conv2d", Tensor(std::move(y)), std::move(inputs), [g, kept](Backward& bw) {
+  return record("conv2d", Tensor(std::move(y)), std::move(inputs), [g, s, kept](Backward& bw) {
     const T* dy = bw.dy.value<T>().data();
     if (bw.x.size() == 3 && bw.needs(2)) {
       xt::xarray<T> db = xt::xarray<T>::from_shape({g.f});
@@ -306,7 +310,7 @@ Tensor conv2d_winograd(const Geometry& g, const Tensor& x, const Tensor& w, cons
     }
     xt::xarray<T> dw = bw.needs(1) ? xt::xarray<T>::from_shape({g.f, g.c, g.kh, g.kw}) : xt::xarray<T>();
     xt::xarray<T> dx = bw.needs(0) ? xt::xarray<T>::from_shape({g.n, g.c, g.h, g.w}) : xt::xarray<T>();
-    detail::winograd::backward(winograd_shape(g), bw.x[0].value<T>().data(), bw.x[1].value<T>().data(), dy,
+    detail::winograd::backward(s, bw.x[0].value<T>().data(), bw.x[1].value<T>().data(), dy,
                                static_cast<const T*>(kept.get()),
                                bw.needs(0) ? dx.data() : static_cast<T*>(nullptr),
                                bw.needs(1) ? dw.data() : static_cast<T*>(nullptr));
@@ -317,7 +321,7 @@ Tensor conv2d_winograd(const Geometry& g, const Tensor& x, const Tensor& w, cons
 
 template <class T>
 Tensor conv2d_typed(const Geometry& g, const Tensor& x, const Tensor& w, const Tensor& b, Site site) {
-  if (use_winograd(g)) return conv2d_winograd<T>(g, x, w, b, site);
+  if (const std::size_t tile = winograd_tile(g)) return conv2d_winograd<T>(g, tile, x, w, b, site);
   const std::size_t P = g.plane(), K = g.rows(), F = g.f, image = g.c * g.h * g.w;
   const T* px = x.value<T>().data();
   const T* pw = w.value<T>().data();

@@ -20,8 +20,9 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b = {}, Size2 stri
 // automatic (the default): Winograd for 3x3 kernels at stride 1 with padding at most 2, at least 16
 // input channels and an output of at least 12x12 (where it measured faster), im2col + GEMM for
 // everything else. im2col: always im2col + GEMM (the notes' method, e.g. for teaching or to
-// compare). winograd: Winograd, and an error for a layer it does not apply to. Process-wide.
-enum class ConvAlgorithm { automatic, im2col, winograd };
+// compare). winograd_2x2 / winograd_4x4: Winograd with that output tile, and an error for a layer it
+// does not apply to; winograd is winograd_2x2. Process-wide.
+enum class ConvAlgorithm { automatic, im2col, winograd_2x2, winograd_4x4, winograd = winograd_2x2 };
 void set_conv_algorithm(ConvAlgorithm algorithm);
 ConvAlgorithm conv_algorithm();
 

@@ -1,17 +1,36 @@
-// Winograd F(2x2, 3x3) for conv2d (see conv_winograd.hpp for the algebra). The matrices:
+// Winograd F(m x m, 3x3) for conv2d, m = 2 or 4 (see conv_winograd.hpp for the algebra). An m x m
+// output block comes from the a x a input block under it (a = m + 2); the transforms are separable,
+// so each is a 1-D transform applied along the rows, then along the columns:
 //
-//   B^T = [1  0 -1  0]     G = [ 1    0    0 ]     A^T = [1  1  1  0]
-//         [0  1  1  0]         [1/2  1/2  1/2]           [0  1 -1 -1]
-//         [0 -1  1  0]         [1/2 -1/2  1/2]
-//         [0  1  0 -1]         [ 0    0    1 ]
+//   F(2x2, 3x3):  B^T = [1  0 -1  0]    G = [ 1    0    0 ]    A^T = [1  1  1  0]
+//                       [0  1  1  0]        [1/2  1/2  1/2]          [0  1 -1 -1]
+//                       [0 -1  1  0]        [1/2 -1/2  1/2]
+//                       [0  1  0 -1]        [ 0    0    1 ]
 //
-// Layouts: a tile t is one 2x2 output block, numbered image by image, row by row. V [16][C][T] and
-// M [16][F][T] hold the 16 transformed values k = 4 i + j of every tile, so each GEMM reads and
+//   F(4x4, 3x3):  B^T = [4  0 -5  0  1  0]   G = [ 1/4    0     0 ]   A^T = [1  1  1  1  1  0]
+//                       [0 -4 -4  1  1  0]       [-1/6 -1/6  -1/6 ]         [0  1 -1  2 -2  0]
+//                       [0  4 -4 -1  1  0]       [-1/6  1/6  -1/6 ]         [0  1  1  4  4  0]
+//                       [0 -2 -1  2  1  0]       [1/24  1/12  1/6 ]         [0  1 -1  8 -8  1]
+//                       [0  2 -1 -2  1  0]       [1/24 -1/12  1/6 ]
+//                       [0  4  0 -5  0  1]       [  0     0     1 ]
+//
+// Layouts: a tile t is one m x m output block, numbered image by image, row by row. V [a*a][C][T] and
+// M [a*a][F][T] hold the a*a transformed values k = a i + j of every tile, so each GEMM reads and
 // writes contiguous rows. Images go through in chunks of about 256 tiles, so V and M stay in cache,
 // and the chunks are split across xgrad's threads.
+//
+// Phase planes: the zero-padded input plane is split by row and column modulo m into m*m planes,
+// Q[p][q] holding padded[m ti + p][m tj + q] at ti * W + tj (W = tiles per row + 1). Row r of tile t's
+// input block is then phase plane r % m at t + (r / m) W, column c at + c / m: every transform below is
+// one long loop over all the tiles of an image with fixed offsets, which vectorizes. (That is also why
+// each tile row has one spare tile at its end, never read out: "the next tile" is always the next
+// element; rows of 14 tiles did not vectorize well, the scalar remainder of each short loop costing
+// more than its vector part.)
 #include "conv_winograd.hpp"
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <vector>
 
 #include "../autograd/threads.hpp"
@@ -25,310 +44,482 @@ bool applies(std::size_t kh, std::size_t kw, std::size_t sh, std::size_t sw, std
 
 namespace {
 
-// Tiles are numbered row by row with one spare tile at the end of every row (tw + 1 per row, the spare
-// one's values unused): then "the next column of 2x2 blocks" is always the next array element, and
-// every transform below is one long loop over all the tiles of an image, which vectorizes; rows of
-// 14 tiles did not (the scalar remainder of each short loop cost more than its vector part).
+// ---- The 1-D transforms of each tile size, on n tiles at once: stream i is one value of every tile.
+// They are functions with __restrict parameters because GCC honours restrict there (not on local
+// pointers); without it these many streams are not vectorized.
+//   input:          o = B^T d    (a -> a)       input_adjoint:  d = B o      (a -> a)
+//   output:         y = A^T v    (a -> m)       output_adjoint: v = A y      (m -> a)
+// output writes its m values interleaved (y[m t + b], one output row) and adds `add`;
+// output_adjoint reads them so (g[m t + b]); the others are planar.
+
+template <std::size_t m> struct Tile;
+
+template <>
+struct Tile<2> {
+  static constexpr std::size_t m = 2, a = 4;
+  static constexpr double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+
+  template <class T>
+  static void input(const T* __restrict d0, const T* __restrict d1, const T* __restrict d2, const T* __restrict d3,
+                    T* __restrict o0, T* __restrict o1, T* __restrict o2, T* __restrict o3, std::size_t n) {
+    for (std::size_t t = 0; t < n; ++t) {
+      o0[t] = d0[t] - d2[t];
+      o1[t] = d1[t] + d2[t];
+      o2[t] = d2[t] - d1[t];
+      o3[t] = d1[t] - d3[t];
+    }
+  }
+  template <class T>
+  static void input_adjoint(const T* __restrict o0, const T* __restrict o1, const T* __restrict o2,
+                            const T* __restrict o3, T* __restrict d0, T* __restrict d1, T* __restrict d2,
+                            T* __restrict d3, std::size_t n) {
+    for (std::size_t t = 0; t < n; ++t) {
+      d0[t] = o0[t];
+      d1[t] = o1[t] - o2[t] + o3[t];
+      d2[t] = o1[t] + o2[t] - o0[t];
+      d3[t] = -o3[t];
+    }
+  }
+  template <class T>
+  static void output(const T* __restrict v0, const T* __restrict v1, const T* __restrict v2, const T* __restrict v3,
+                     T add, T* __restrict y, std::size_t n) {
+    for (std::size_t t = 0; t < n; ++t) {
+      y[2 * t] = v0[t] + v1[t] + v2[t] + add;
+      y[2 * t + 1] = v1[t] - v2[t] - v3[t] + add;
+    }
+  }
+  template <class T>
+  static void output_planar(const T* __restrict v0, const T* __restrict v1, const T* __restrict v2,
+                            const T* __restrict v3, T* __restrict y0, T* __restrict y1, std::size_t n) {
+    for (std::size_t t = 0; t < n; ++t) {
+      y0[t] = v0[t] + v1[t] + v2[t];
+      y1[t] = v1[t] - v2[t] - v3[t];
+    }
+  }
+  template <class T>
+  static void output_adjoint(const T* __restrict g, T* __restrict v0, T* __restrict v1, T* __restrict v2,
+                             T* __restrict v3, std::size_t n) {
+    for (std::size_t t = 0; t < n; ++t) {
+      const T g0 = g[2 * t], g1 = g[2 * t + 1];
+      v0[t] = g0;
+      v1[t] = g0 + g1;
+      v2[t] = g0 - g1;
+      v3[t] = -g1;
+    }
+  }
+  template <class T>
+  static void output_adjoint_planar(const T* __restrict g0, const T* __restrict g1, T* __restrict v0,
+                                    T* __restrict v1, T* __restrict v2, T* __restrict v3, std::size_t n) {
+    for (std::size_t t = 0; t < n; ++t) {
+      v0[t] = g0[t];
+      v1[t] = g0[t] + g1[t];
+      v2[t] = g0[t] - g1[t];
+      v3[t] = -g1[t];
+    }
+  }
+};
+
+template <>
+struct Tile<4> {
+  static constexpr std::size_t m = 4, a = 6;
+  static constexpr double G[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                     {-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                     {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+
+  template <class T>
+  static void input(const T* __restrict d0, const T* __restrict d1, const T* __restrict d2, const T* __restrict d3,
+                    const T* __restrict d4, const T* __restrict d5, T* __restrict o0, T* __restrict o1,
+                    T* __restrict o2, T* __restrict o3, T* __restrict o4, T* __restrict o5, std::size_t n) {
+    for (std::size_t t = 0; t < n; ++t) {
+      const T p = d4[t] - 4 * d2[t], q = d3[t] - 4 * d1[t], r = d4[t] - d2[t], s = 2 * (d3[t] - d1[t]);
+      o0[t] = 4 * d0[t] - 5 * d2[t] + d4[t];
+      o1[t] = p + q;
+      o2[t] = p - q;
+      o3[t] = r + s;
+      o4[t] = r - s;
+      o5[t] = 4 * d1[t] - 5 * d3[t] + d5[t];
+    }
+  }
+  template <class T>
+  static void input_adjoint(const T* __restrict o0, const T* __restrict o1, const T* __restrict o2,
+                            const T* __restrict o3, const T* __restrict o4, const T* __restrict o5,
+                            T* __restrict d0, T* __restrict d1, T* __restrict d2, T* __restrict d3,
+                            T* __restrict d4, T* __restrict d5, std::size_t n) {
+    for (std::size_t t = 0; t < n; ++t) {
+      const T s12 = o1[t] + o2[t], d12 = o2[t] - o1[t], s34 = o3[t] + o4[t], d34 = o3[t] - o4[t];
+      d0[t] = 4 * o0[t];
+      d1[t] = 4 * d12 - 2 * d34 + 4 * o5[t];
+      d2[t] = -5 * o0[t] - 4 * s12 - s34;
+      d3[t] = -d12 + 2 * d34 - 5 * o5[t];
+      d4[t] = o0[t] + s12 + s34;
+      d5[t] = o5[t];
+    }
+  }
+  template <class T>
+  static void output(const T* __restrict v0, const T* __restrict v1, const T* __restrict v2, const T* __restrict v3,
+                     const T* __restrict v4, const T* __restrict v5, T add, T* __restrict y, std::size_t n) {
+    for (std::size_t t = 0; t < n; ++t) {
+      const T s12 = v1[t] + v2[t], d12 = v1[t] - v2[t], s34 = v3[t] + v4[t], d34 = v3[t] - v4[t];
+      y[4 * t] = v0[t] + s12 + s34 + add;
+      y[4 * t + 1] = d12 + 2 * d34 + add;
+      y[4 * t + 2] = s12 + 4 * s34 + add;
+      y[4 * t + 3] = d12 + 8 * d34 + v5[t] + add;
+    }
+  }
+  template <class T>
+  static void output_planar(const T* __restrict v0, const T* __restrict v1, const T* __restrict v2,
+                            const T* __restrict v3, const T* __restrict v4, const T* __restrict v5,
+                            T* __restrict y0, T* __restrict y1, T* __restrict y2, T* __restrict y3, std::size_t n) {
+    for (std::size_t t = 0; t < n; ++t) {
+      const T s12 = v1[t] + v2[t], d12 = v1[t] - v2[t], s34 = v3[t] + v4[t], d34 = v3[t] - v4[t];
+      y0[t] = v0[t] + s12 + s34;
+      y1[t] = d12 + 2 * d34;
+      y2[t] = s12 + 4 * s34;
+      y3[t] = d12 + 8 * d34 + v5[t];
+    }
+  }
+  template <class T>
+  static void output_adjoint(const T* __restrict g, T* __restrict v0, T* __restrict v1, T* __restrict v2,
+                             T* __restrict v3, T* __restrict v4, T* __restrict v5, std::size_t n) {
+    for (std::size_t t = 0; t < n; ++t) {
+      const T g0 = g[4 * t], g1 = g[4 * t + 1], g2 = g[4 * t + 2], g3 = g[4 * t + 3];
+      const T e = g0 + g2, o = g1 + g3, e4 = g0 + 4 * g2, o4 = 2 * g1 + 8 * g3;
+      v0[t] = g0;
+      v1[t] = e + o;
+      v2[t] = e - o;
+      v3[t] = e4 + o4;
+      v4[t] = e4 - o4;
+      v5[t] = g3;
+    }
+  }
+  template <class T>
+  static void output_adjoint_planar(const T* __restrict g0, const T* __restrict g1, const T* __restrict g2,
+                                    const T* __restrict g3, T* __restrict v0, T* __restrict v1, T* __restrict v2,
+                                    T* __restrict v3, T* __restrict v4, T* __restrict v5, std::size_t n) {
+    for (std::size_t t = 0; t < n; ++t) {
+      const T e = g0[t] + g2[t], o = g1[t] + g3[t], e4 = g0[t] + 4 * g2[t], o4 = 2 * g1[t] + 8 * g3[t];
+      v0[t] = g0[t];
+      v1[t] = e + o;
+      v2[t] = e - o;
+      v3[t] = e4 + o4;
+      v4[t] = e4 - o4;
+      v5[t] = g3[t];
+    }
+  }
+};
+
+// The kernels above called with arrays of streams (the same calls for both tile sizes).
+template <std::size_t m, class T, std::size_t a = m + 2>
+void input_1d(const std::array<const T*, a>& d, const std::array<T*, a>& o, std::size_t n) {
+  if constexpr (m == 2) Tile<2>::input(d[0], d[1], d[2], d[3], o[0], o[1], o[2], o[3], n);
+  else Tile<4>::input(d[0], d[1], d[2], d[3], d[4], d[5], o[0], o[1], o[2], o[3], o[4], o[5], n);
+}
+template <std::size_t m, class T, std::size_t a = m + 2>
+void input_adjoint_1d(const std::array<const T*, a>& o, const std::array<T*, a>& d, std::size_t n) {
+  if constexpr (m == 2) Tile<2>::input_adjoint(o[0], o[1], o[2], o[3], d[0], d[1], d[2], d[3], n);
+  else Tile<4>::input_adjoint(o[0], o[1], o[2], o[3], o[4], o[5], d[0], d[1], d[2], d[3], d[4], d[5], n);
+}
+template <std::size_t m, class T, std::size_t a = m + 2>
+void output_1d(const std::array<const T*, a>& v, T add, T* y, std::size_t n) {
+  if constexpr (m == 2) Tile<2>::output(v[0], v[1], v[2], v[3], add, y, n);
+  else Tile<4>::output(v[0], v[1], v[2], v[3], v[4], v[5], add, y, n);
+}
+template <std::size_t m, class T, std::size_t a = m + 2>
+void output_planar_1d(const std::array<const T*, a>& v, const std::array<T*, m>& y, std::size_t n) {
+  if constexpr (m == 2) Tile<2>::output_planar(v[0], v[1], v[2], v[3], y[0], y[1], n);
+  else Tile<4>::output_planar(v[0], v[1], v[2], v[3], v[4], v[5], y[0], y[1], y[2], y[3], n);
+}
+template <std::size_t m, class T, std::size_t a = m + 2>
+void output_adjoint_1d(const T* g, const std::array<T*, a>& v, std::size_t n) {
+  if constexpr (m == 2) Tile<2>::output_adjoint(g, v[0], v[1], v[2], v[3], n);
+  else Tile<4>::output_adjoint(g, v[0], v[1], v[2], v[3], v[4], v[5], n);
+}
+template <std::size_t m, class T, std::size_t a = m + 2>
+void output_adjoint_planar_1d(const std::array<const T*, m>& g, const std::array<T*, a>& v, std::size_t n) {
+  if constexpr (m == 2) Tile<2>::output_adjoint_planar(g[0], g[1], v[0], v[1], v[2], v[3], n);
+  else Tile<4>::output_adjoint_planar(g[0], g[1], g[2], g[3], v[0], v[1], v[2], v[3], v[4], v[5], n);
+}
+
+// Splitting by phase: q[b][j] = src[m j + b], and back.
+template <std::size_t m, class T>
+void deinterleave(const T* __restrict src, T* __restrict q0, T* __restrict q1, T* __restrict q2, T* __restrict q3,
+                  std::size_t n) {
+  for (std::size_t j = 0; j < n; ++j) {
+    q0[j] = src[m * j];
+    q1[j] = src[m * j + 1];
+    if constexpr (m == 4) {
+      q2[j] = src[m * j + 2];
+      q3[j] = src[m * j + 3];
+    }
+  }
+}
+template <std::size_t m, class T>
+void interleave(const T* __restrict q0, const T* __restrict q1, const T* __restrict q2, const T* __restrict q3,
+                T* __restrict dst, std::size_t n) {
+  for (std::size_t j = 0; j < n; ++j) {
+    dst[m * j] = q0[j];
+    dst[m * j + 1] = q1[j];
+    if constexpr (m == 4) {
+      dst[m * j + 2] = q2[j];
+      dst[m * j + 3] = q3[j];
+    }
+  }
+}
+
+// out[u] = p[u] + s[u - shift] for u < n, where p has np values and s has ns (zero beyond): the
+// adjoint of reading one plane at two offsets (the a - m = 2 last rows or columns of a tile are the
+// first ones of the next).
+template <class T>
+void add_shifted(const T* __restrict p, std::size_t np, const T* __restrict s, std::size_t ns, std::size_t shift,
+                 T* __restrict out, std::size_t n) {
+  const std::size_t p_end = std::min(np, n), s_end = std::min(ns + shift, n);
+  std::size_t u = 0;
+  for (; u < std::min(shift, p_end); ++u) out[u] = p[u];
+  for (; u < shift && u < n; ++u) out[u] = T(0);
+  for (; u < std::min(p_end, s_end); ++u) out[u] = p[u] + s[u - shift];
+  for (; u < p_end; ++u) out[u] = p[u];
+  for (; u < s_end; ++u) out[u] = s[u - shift];
+  for (; u < n; ++u) out[u] = T(0);
+}
+
+// A copy of a short row (tens of values) without a call: memmove's call and dispatch cost about as
+// much as the copy itself at this length, and these copies run once per row of every plane.
+template <class T>
+void copy_row(const T* __restrict src, std::size_t n, T* __restrict dst) {
+  constexpr std::size_t block = 32 / sizeof(T);
+  std::size_t k = 0;
+  for (; k + block <= n; k += block) std::memcpy(dst + k, src + k, 32);  // one vector move
+  if (k + block / 2 <= n) {
+    std::memcpy(dst + k, src + k, 16);
+    k += block / 2;
+  }
+  for (; k < n; ++k) dst[k] = src[k];
+}
+
+// Tiles of an image: th x (tw + 1), and the phase planes' size: th + 1 rows of W (the last tile row
+// reads one row further), plus one value (the spare tile reads one column further).
 struct Tiles {
-  std::size_t th, tw;  // tiles per image, down and across
+  std::size_t m, th, tw;
   std::size_t row() const { return tw + 1; }
   std::size_t per_image() const { return th * row(); }
+  std::size_t phase_size() const { return (th + 1) * row() + 1; }
 };
-Tiles tiles_of(const Shape& s) { return {(s.oh() + 1) / 2, (s.ow() + 1) / 2}; }
+Tiles tiles_of(const Shape& s) { return {s.tile, (s.oh() + s.tile - 1) / s.tile, (s.ow() + s.tile - 1) / s.tile}; }
 
-// Images per chunk: about 256 tiles (V and M for 16 -> 32 channels then take 0.8 MB together).
+// Images per chunk: about 256 tiles (V and M for 16 -> 32 channels then take 0.8 MB together with
+// 2x2 tiles, 1.8 MB with 4x4).
 std::size_t images_per_chunk(const Shape& s) {
   return std::clamp<std::size_t>(256 / std::max<std::size_t>(tiles_of(s).per_image(), 1), 1, std::max<std::size_t>(s.n, 1));
 }
 
-// U [16][F][C] = G g G^T for every filter g = w[f][c] (3x3).
-template <class T>
+// U [a*a][F][C] = G g G^T for every filter g = w[f][c] (3x3), computed in double.
+template <std::size_t m, class T>
 std::vector<T> transform_filters(const T* w, std::size_t F, std::size_t C) {
-  std::vector<T> u(16 * F * C);
-  const T h = T(0.5);
+  constexpr std::size_t a = m + 2;
+  const auto& G = Tile<m>::G;
+  std::vector<T> u(a * a * F * C);
   for (std::size_t f = 0; f < F; ++f)
     for (std::size_t c = 0; c < C; ++c) {
       const T* g = w + (f * C + c) * 9;
-      T r[4][3];  // G g: rows combined
-      for (std::size_t q = 0; q < 3; ++q) {
-        r[0][q] = g[q];
-        r[1][q] = h * (g[q] + g[3 + q] + g[6 + q]);
-        r[2][q] = h * (g[q] - g[3 + q] + g[6 + q]);
-        r[3][q] = g[6 + q];
-      }
-      for (std::size_t i = 0; i < 4; ++i) {  // (G g) G^T: columns combined
-        const T v[4] = {r[i][0], h * (r[i][0] + r[i][1] + r[i][2]), h * (r[i][0] - r[i][1] + r[i][2]), r[i][2]};
-        for (std::size_t j = 0; j < 4; ++j) u[((4 * i + j) * F + f) * C + c] = v[j];
-      }
+      double r[a][3] = {};  // G g
+      for (std::size_t i = 0; i < a; ++i)
+        for (std::size_t q = 0; q < 3; ++q)
+          for (std::size_t p = 0; p < 3; ++p) r[i][q] += G[i][p] * double(g[3 * p + q]);
+      for (std::size_t i = 0; i < a; ++i)  // (G g) G^T
+        for (std::size_t j = 0; j < a; ++j)
+          u[((a * i + j) * F + f) * C + c] = T(r[i][0] * G[j][0] + r[i][1] * G[j][1] + r[i][2] * G[j][2]);
     }
   return u;
 }
 
-// The inner loops, as functions: GCC honours __restrict on parameters (not on local pointers), and
-// without it the many streams below are not vectorized.
-template <class T>
-void rows_BtD(const T* __restrict d0, const T* __restrict d1, const T* __restrict d2, const T* __restrict d3,
-              T* __restrict s0, T* __restrict s1, T* __restrict s2, T* __restrict s3, std::size_t n) {
-  for (std::size_t m = 0; m < n; ++m) {
-    s0[m] = d0[m] - d2[m];
-    s1[m] = d1[m] + d2[m];
-    s2[m] = d2[m] - d1[m];
-    s3[m] = d1[m] - d3[m];
-  }
-}
-// columns 2tj .. 2tj+3 of a row are e[tj] o[tj] e[tj+1] o[tj+1]
-template <class T>
-void cols_B(const T* __restrict e, const T* __restrict o, T* __restrict v0, T* __restrict v1, T* __restrict v2,
-            T* __restrict v3, std::size_t n) {
-  for (std::size_t tj = 0; tj < n; ++tj) {
-    v0[tj] = e[tj] - e[tj + 1];
-    v1[tj] = o[tj] + e[tj + 1];
-    v2[tj] = e[tj + 1] - o[tj];
-    v3[tj] = o[tj] - o[tj + 1];
-  }
-}
-// The 2x2 outputs A^T m A (+ add) of every tile in one pass: value k of tile t is m[k * step + t]; the
-// top row of each block goes to top[2t], top[2t + 1], the bottom row to bottom[2t], bottom[2t + 1].
-template <class T>
-void output_tiles(const T* __restrict m, std::size_t step, T add, T* __restrict top, T* __restrict bottom,
-                  std::size_t n) {
-  for (std::size_t t = 0; t < n; ++t) {
-    T v[16];
-    for (std::size_t k = 0; k < 16; ++k) v[k] = m[k * step + t];
-    const T z00 = v[0] + v[4] + v[8], z01 = v[1] + v[5] + v[9], z02 = v[2] + v[6] + v[10], z03 = v[3] + v[7] + v[11];
-    const T z10 = v[4] - v[8] - v[12], z11 = v[5] - v[9] - v[13], z12 = v[6] - v[10] - v[14],
-            z13 = v[7] - v[11] - v[15];
-    top[2 * t] = z00 + z01 + z02 + add;
-    top[2 * t + 1] = z01 - z02 - z03 + add;
-    bottom[2 * t] = z10 + z11 + z12 + add;
-    bottom[2 * t + 1] = z11 - z12 - z13 + add;
-  }
-}
-// row[2t] = l[t], row[2t + 1] = r[t]
-template <class T>
-void interleave(const T* __restrict l, const T* __restrict r, T* __restrict row, std::size_t pairs) {
-  for (std::size_t t = 0; t < pairs; ++t) {
-    row[2 * t] = l[t];
-    row[2 * t + 1] = r[t];
-  }
-}
-
-// (A dY) A^T for one row i of A dY, whose two columns are r0 and r1: v = r0, r0 + r1, r0 - r1, -r1
-template <class T>
-void cols_At(const T* __restrict r0, const T* __restrict r1, T* __restrict v0, T* __restrict v1, T* __restrict v2,
-             T* __restrict v3, std::size_t n) {
-  for (std::size_t tj = 0; tj < n; ++tj) {
-    v0[tj] = r0[tj];
-    v1[tj] = r0[tj] + r1[tj];
-    v2[tj] = r0[tj] - r1[tj];
-    v3[tj] = -r1[tj];
-  }
-}
-template <class T>
-void add_sub(const T* __restrict a, const T* __restrict b, T* __restrict sum, T* __restrict diff, T* __restrict neg,
-             std::size_t n) {
-  for (std::size_t tj = 0; tj < n; ++tj) {
-    sum[tj] = a[tj] + b[tj];
-    diff[tj] = a[tj] - b[tj];
-    neg[tj] = -b[tj];
-  }
-}
-
-// a[m] = src[2m], b[m] = src[2m + 1]
-template <class T>
-void deinterleave(const T* __restrict src, T* __restrict a, T* __restrict b, std::size_t pairs) {
-  for (std::size_t m = 0; m < pairs; ++m) {
-    a[m] = src[2 * m];
-    b[m] = src[2 * m + 1];
-  }
-}
-
-// The adjoint of cols_B: from dv0..dv3 of every tile to d(e), d(o) (tile t - 1 feeds columns t too;
-// the spare tile ending each row has dv = 0, so nothing leaks from one tile row into the next).
-template <class T>
-void cols_B_adjoint(const T* __restrict dv0, const T* __restrict dv1, const T* __restrict dv2,
-                    const T* __restrict dv3, T* __restrict de, T* __restrict dO, std::size_t n) {
-  de[0] = dv0[0];
-  dO[0] = dv1[0] - dv2[0] + dv3[0];
-  for (std::size_t t = 1; t < n; ++t) {
-    de[t] = dv0[t] - dv0[t - 1] + dv1[t - 1] + dv2[t - 1];
-    dO[t] = dv1[t] - dv2[t] + dv3[t] - dv3[t - 1];
-  }
-}
-// The adjoint of rows_BtD: from ds0..ds3 (n values) to d(E), d(O) (n + half values; row ti + 1 of the
-// quarters also feeds tile row ti).
-template <class T>
-void rows_BtD_adjoint(const T* __restrict ds0, const T* __restrict ds1, const T* __restrict ds2,
-                      const T* __restrict ds3, T* __restrict dE, T* __restrict dO, std::size_t n, std::size_t half) {
-  for (std::size_t j = 0; j < half; ++j) {
-    dE[j] = ds0[j];
-    dO[j] = ds1[j] - ds2[j] + ds3[j];
-  }
-  for (std::size_t j = half; j < n; ++j) {
-    dE[j] = ds0[j] - ds0[j - half] + ds1[j - half] + ds2[j - half];
-    dO[j] = ds1[j] - ds2[j] + ds3[j] - ds3[j - half];
-  }
-  for (std::size_t j = n; j < n + half; ++j) {
-    dE[j] = -ds0[j - half] + ds1[j - half] + ds2[j - half];
-    dO[j] = -ds3[j - half];
-  }
-}
-
-// The zero-padded input plane split by the parity of its rows and columns: quarter[pr][pc] row q
-// holds padded row 2q + pr at padded columns pc, 2 + pc, 4 + pc, ... (th + 1 rows of tw + 1). The
-// padded rows are first laid out whole (2 (tw + 1) wide, even rows and odd rows apart), so that the
-// column split is one long loop per row parity.
-template <class T>
-void split_plane(const Shape& s, const Tiles& tl, const T* plane, T* quarter, T* padded) {
-  const std::size_t half = tl.row(), size = (tl.th + 1) * half, width = 2 * half;
-  std::fill(padded, padded + 2 * size * 2, T(0));  // even rows, then odd rows: (th + 1) x width each
-  for (std::size_t r = 0; r < s.h; ++r) {
-    const std::size_t u = r + s.ph;  // padded row
-    std::copy_n(plane + r * s.w, s.w, padded + (u % 2) * 2 * size + (u / 2) * width + s.pw);
-  }
-  for (std::size_t pr = 0; pr < 2; ++pr)
-    deinterleave(padded + pr * 2 * size, quarter + (2 * pr) * size, quarter + (2 * pr + 1) * size, size);
-}
-
-// The inverse of split_plane: the input plane's values back out of the quarters (padding dropped).
-template <class T>
-void join_plane(const Shape& s, const Tiles& tl, const T* quarter, T* plane, T* padded) {
-  const std::size_t half = tl.row(), size = (tl.th + 1) * half, width = 2 * half;
-  for (std::size_t pr = 0; pr < 2; ++pr)
-    interleave(quarter + (2 * pr) * size, quarter + (2 * pr + 1) * size, padded + pr * 2 * size, size);
-  for (std::size_t r = 0; r < s.h; ++r) {
-    const std::size_t u = r + s.ph;
-    std::copy_n(padded + (u % 2) * 2 * size + (u / 2) * width + s.pw, s.w, plane + r * s.w);
-  }
-}
-
-// V [16][C][T] = B^T d B for the tiles of `count` images starting at x (one image is C*H*W).
-template <class T>
-void transform_input(const Shape& s, const Tiles& tl, const T* x, std::size_t count, T* V, std::vector<T>& scratch) {
-  const std::size_t T_all = count * tl.per_image(), half = tl.row(), L = tl.per_image(), size = (tl.th + 1) * half;
-  scratch.assign(8 * size + 8 * (L + 1), T(0));
-  T* quarter = scratch.data();
-  T* padded = quarter + 4 * size;
-  T* comb = padded + 4 * size;  // B^T d, rows i = 0..3 at even columns, then at odd columns; L + 1 each
-  for (std::size_t img = 0; img < count; ++img)
-    for (std::size_t c = 0; c < s.c; ++c) {
-      split_plane(s, tl, x + (img * s.c + c) * s.h * s.w, quarter, padded);
-      for (std::size_t pc = 0; pc < 2; ++pc) {  // B^T d: padded rows 2ti .. 2ti+3 are E[ti] O[ti] E[ti+1] O[ti+1]
-        const T* E = quarter + pc * size;
-        const T* O = quarter + (2 + pc) * size;
-        T* out = comb + 4 * pc * (L + 1);
-        rows_BtD(E, O, E + half, O + half, out, out + (L + 1), out + 2 * (L + 1), out + 3 * (L + 1), L);
-      }
-      for (std::size_t i = 0; i < 4; ++i)  // (B^T d) B: columns 2tj .. 2tj+3 are e[t] o[t] e[t+1] o[t+1]
-        cols_B(comb + i * (L + 1), comb + (4 + i) * (L + 1), V + ((4 * i + 0) * s.c + c) * T_all + img * L,
-               V + ((4 * i + 1) * s.c + c) * T_all + img * L, V + ((4 * i + 2) * s.c + c) * T_all + img * L,
-               V + ((4 * i + 3) * s.c + c) * T_all + img * L, L);
+// dw [F][C][3][3] += G^T dU G for dU [a*a][F][C].
+template <std::size_t m, class T>
+void add_filter_grad(const T* dU, std::size_t F, std::size_t C, T* dw) {
+  constexpr std::size_t a = m + 2;
+  const auto& G = Tile<m>::G;
+  for (std::size_t f = 0; f < F; ++f)
+    for (std::size_t c = 0; c < C; ++c) {
+      double r[3][a] = {};  // G^T dU
+      for (std::size_t p = 0; p < 3; ++p)
+        for (std::size_t j = 0; j < a; ++j)
+          for (std::size_t i = 0; i < a; ++i) r[p][j] += G[i][p] * double(dU[((a * i + j) * F + f) * C + c]);
+      T* g = dw + (f * C + c) * 9;
+      for (std::size_t p = 0; p < 3; ++p)  // (G^T dU) G
+        for (std::size_t q = 0; q < 3; ++q) {
+          double v = 0;
+          for (std::size_t j = 0; j < a; ++j) v += r[p][j] * G[j][q];
+          g[3 * p + q] += T(v);
+        }
     }
 }
 
-// dx = the adjoint of transform_input: from dV [16][C][T] of `count` images back to their planes,
-// B dV B^T per tile, the overlapping 4x4 blocks added up.
+// Per-thread scratch for the transforms of one chunk, cut into named parts.
 template <class T>
+struct Scratch {
+  std::vector<T> buffer;
+  // rows: a plane's rows grouped by row phase (m groups, m W wide): the padded input plane of one
+  // image (th + 1 rows per group), or the output planes of the chunk's images (th rows per image).
+  // phase: the m*m phase planes of one input plane. mid: the 1-D transforms' intermediate planes,
+  // 2 a*a of them, each for all the chunk's tiles (+ 1: the spare tile's read one column further).
+  T *rows, *phase, *mid;
+  std::size_t rows_size, phase_size, mid_size;
+  void prepare(const Tiles& tl, std::size_t count) {  // zeroed: where no image value lands stays zero
+    const std::size_t m = tl.m, a = m + 2;
+    rows_size = std::max(tl.th + 1, count * tl.th) * m * tl.row();
+    phase_size = tl.phase_size();
+    mid_size = count * tl.per_image() + 1;
+    buffer.assign(m * rows_size + m * m * phase_size + 2 * a * a * mid_size, T(0));
+    rows = buffer.data();
+    phase = rows + m * rows_size;
+    mid = phase + m * m * phase_size;
+  }
+  T* row_group(std::size_t p) { return rows + p * rows_size; }
+  T* phase_plane(std::size_t p, std::size_t q, std::size_t m) { return phase + (p * m + q) * phase_size; }
+  T* mid_plane(std::size_t k) { return mid + k * mid_size; }
+};
+
+// V [a*a][C][T] = B^T d B for the tiles of `count` images starting at x (one image is C*H*W).
+template <std::size_t m, class T>
+void transform_input(const Shape& s, const Tiles& tl, const T* x, std::size_t count, T* V, Scratch<T>& sc) {
+  constexpr std::size_t a = m + 2;
+  const std::size_t W = tl.row(), L = tl.per_image(), T_all = count * L, width = m * W;
+  sc.prepare(tl, count);
+  for (std::size_t c = 0; c < s.c; ++c) {
+    for (std::size_t img = 0; img < count; ++img) {
+      const T* plane = x + (img * s.c + c) * s.h * s.w;
+      for (std::size_t r = 0; r < s.h; ++r) {  // padded row u goes to row u / m of row group u % m
+        const std::size_t u = r + s.ph;
+        copy_row(plane + r * s.w, s.w, sc.row_group(u % m) + (u / m) * width + s.pw);
+      }
+      for (std::size_t p = 0; p < m; ++p)
+        deinterleave<m>(sc.row_group(p), sc.phase_plane(p, 0, m), sc.phase_plane(p, 1, m),
+                        sc.phase_plane(p, m == 4 ? 2 : 0, m), sc.phase_plane(p, m == 4 ? 3 : 1, m),
+                        (tl.th + 1) * W);
+      // B^T d: S[i][q] (mid plane i m + q, this image's tiles at img L) from rows r = phase plane
+      // (r % m, q) at + (r / m) W. Its value L + 1 (read by the spare tile only) is overwritten by
+      // the next image's first.
+      for (std::size_t q = 0; q < m; ++q) {
+        std::array<const T*, a> d;
+        std::array<T*, a> o;
+        for (std::size_t r = 0; r < a; ++r) d[r] = sc.phase_plane(r % m, q, m) + (r / m) * W;
+        for (std::size_t i = 0; i < a; ++i) o[i] = sc.mid_plane(i * m + q) + img * L;
+        input_1d<m>(d, o, L + 1);
+      }
+    }
+    // (B^T d) B, all the chunk's tiles at once: column col of S[i] is S[i][col % m] at + col / m
+    for (std::size_t i = 0; i < a; ++i) {
+      std::array<const T*, a> d;
+      std::array<T*, a> o;
+      for (std::size_t col = 0; col < a; ++col) d[col] = sc.mid_plane(i * m + col % m) + col / m;
+      for (std::size_t j = 0; j < a; ++j) o[j] = V + ((a * i + j) * s.c + c) * T_all;
+      input_1d<m>(d, o, T_all);
+    }
+  }
+}
+
+// dx = the adjoint of transform_input: from dV [a*a][C][T] of `count` images back to their planes,
+// B dV B^T per tile, the overlapping blocks added up.
+template <std::size_t m, class T>
 void transform_input_adjoint(const Shape& s, const Tiles& tl, const T* dV, std::size_t count, T* dx,
-                             std::vector<T>& scratch) {
-  const std::size_t T_all = count * tl.per_image(), half = tl.row(), L = tl.per_image(), size = (tl.th + 1) * half;
-  scratch.resize(8 * size + 8 * L);
-  T* quarter = scratch.data();
-  T* padded = quarter + 4 * size;
-  T* comb = padded + 4 * size;  // d(B^T d): rows i = 0..3 at even columns, then at odd columns
-  for (std::size_t img = 0; img < count; ++img)
-    for (std::size_t c = 0; c < s.c; ++c) {
-      for (std::size_t i = 0; i < 4; ++i) {
-        const T* v = dV + c * T_all + img * L;  // + k * C * T_all for value k
-        const std::size_t step = s.c * T_all;
-        cols_B_adjoint(v + (4 * i) * step, v + (4 * i + 1) * step, v + (4 * i + 2) * step, v + (4 * i + 3) * step,
-                       comb + i * L, comb + (4 + i) * L, L);
-      }
-      for (std::size_t pc = 0; pc < 2; ++pc) {
-        const T* ds = comb + 4 * pc * L;
-        rows_BtD_adjoint(ds, ds + L, ds + 2 * L, ds + 3 * L, quarter + pc * size, quarter + (2 + pc) * size, L, half);
-      }
-      join_plane(s, tl, quarter, dx + (img * s.c + c) * s.h * s.w, padded);
+                             Scratch<T>& sc) {
+  constexpr std::size_t a = m + 2;
+  const std::size_t W = tl.row(), L = tl.per_image(), T_all = count * L, width = m * W, P = (tl.th + 1) * W;
+  sc.prepare(tl, count);
+  auto per_col = [&](std::size_t k) { return sc.mid_plane(k); };        // a*a planes: after B on the columns
+  auto per_phase = [&](std::size_t k) { return sc.mid_plane(a * a + k); };  // a*m planes: the shifts added
+  auto per_row = per_col;  // a*m planes, per image: after B on the rows (the column planes are done by then)
+  for (std::size_t c = 0; c < s.c; ++c) {
+    // columns, all the chunk's tiles at once: d(S[i]) at column col, then column q and (for q < 2)
+    // column m + q are S[i][q] at + 0 and + 1. A spare tile's dV is zero, so nothing crosses from
+    // one tile row (or image) into the next.
+    for (std::size_t i = 0; i < a; ++i) {
+      std::array<const T*, a> o;
+      std::array<T*, a> d;
+      for (std::size_t j = 0; j < a; ++j) o[j] = dV + ((a * i + j) * s.c + c) * T_all;
+      for (std::size_t col = 0; col < a; ++col) d[col] = per_col(i * a + col);
+      input_adjoint_1d<m>(o, d, T_all);
+      for (std::size_t q = 0; q < m; ++q)
+        add_shifted(per_col(i * a + q), T_all, per_col(i * a + q + m), q + m < a ? T_all : 0, 1, per_phase(i * m + q),
+                    T_all);
     }
+    for (std::size_t img = 0; img < count; ++img) {
+      for (std::size_t q = 0; q < m; ++q) {  // rows: d(phase plane (r % m, q)) from row r, r = 0 .. a-1
+        std::array<const T*, a> o;
+        std::array<T*, a> d;
+        for (std::size_t i = 0; i < a; ++i) o[i] = per_phase(i * m + q) + img * L;
+        for (std::size_t r = 0; r < a; ++r) d[r] = per_row(r * m + q);
+        input_adjoint_1d<m>(o, d, L);
+        for (std::size_t p = 0; p < m; ++p)  // row p and (for p < 2) row m + p read phase plane p at + W
+          add_shifted(per_row(p * m + q), L, per_row((p + m) * m + q), p + m < a ? L : 0, W,
+                      sc.phase_plane(p, q, m), P);
+      }
+      for (std::size_t p = 0; p < m; ++p)
+        interleave<m>(sc.phase_plane(p, 0, m), sc.phase_plane(p, 1, m), sc.phase_plane(p, m == 4 ? 2 : 0, m),
+                      sc.phase_plane(p, m == 4 ? 3 : 1, m), sc.row_group(p), P);
+      T* plane = dx + (img * s.c + c) * s.h * s.w;
+      for (std::size_t r = 0; r < s.h; ++r) {
+        const std::size_t u = r + s.ph;
+        copy_row(sc.row_group(u % m) + (u / m) * width + s.pw, s.w, plane + r * s.w);
+      }
+    }
+  }
 }
 
 // y = A^T M A (+ bias) for the tiles of `count` images, the outputs that fall inside [OH, OW].
-template <class T>
+template <std::size_t m, class T>
 void transform_output(const Shape& s, const Tiles& tl, const T* M, const T* bias, std::size_t count, T* y,
-                      std::vector<T>& rows) {
-  const std::size_t T_all = count * tl.per_image(), oh = s.oh(), ow = s.ow(), half = tl.row(), L = tl.per_image();
-  rows.resize(4 * L);  // output rows 2ti (top) and 2ti + 1 (bottom) of every tile row, 2 (tw + 1) wide
-  T* top = rows.data();
-  T* bottom = rows.data() + 2 * L;
-  const std::size_t step = s.f * T_all;  // from value k of a tile to value k + 1
-  for (std::size_t img = 0; img < count; ++img)
-    for (std::size_t f = 0; f < s.f; ++f) {
-      output_tiles(M + f * T_all + img * L, step, bias ? bias[f] : T(0), top, bottom, L);
+                      Scratch<T>& sc) {
+  constexpr std::size_t a = m + 2;
+  const std::size_t T_all = count * tl.per_image(), oh = s.oh(), ow = s.ow(), width = m * tl.row();
+  sc.prepare(tl, count);
+  for (std::size_t f = 0; f < s.f; ++f) {
+    for (std::size_t j = 0; j < a; ++j) {  // A^T along i: Z[p][j] for output row phase p
+      std::array<const T*, a> v;
+      std::array<T*, m> z;
+      for (std::size_t i = 0; i < a; ++i) v[i] = M + ((a * i + j) * s.f + f) * T_all;
+      for (std::size_t p = 0; p < m; ++p) z[p] = sc.mid_plane(p * a + j);
+      output_planar_1d<m>(v, z, T_all);
+    }
+    const T add = bias ? bias[f] : T(0);
+    for (std::size_t p = 0; p < m; ++p) {  // then along j, written as whole output rows m ti + p
+      std::array<const T*, a> v;
+      for (std::size_t j = 0; j < a; ++j) v[j] = sc.mid_plane(p * a + j);
+      output_1d<m>(v, add, sc.row_group(p), T_all);
+    }
+    for (std::size_t img = 0; img < count; ++img) {
       T* plane = y + (img * s.f + f) * oh * ow;
-      for (std::size_t ti = 0; ti < tl.th; ++ti) {
-        std::copy_n(top + 2 * ti * half, ow, plane + 2 * ti * ow);
-        if (2 * ti + 1 < oh) std::copy_n(bottom + 2 * ti * half, ow, plane + (2 * ti + 1) * ow);
-      }
+      for (std::size_t o = 0; o < oh; ++o)
+        copy_row(sc.row_group(o % m) + (img * tl.th + o / m) * width, ow, plane + o * ow);
     }
+  }
 }
 
-// dM [16][F][T] = A dY A^T for the tiles of `count` images (dY outside [OH, OW], and at the spare
+// dM [a*a][F][T] = A dY A^T for the tiles of `count` images (dY outside [OH, OW], and at the spare
 // tiles, is zero).
-template <class T>
-void transform_output_grad(const Shape& s, const Tiles& tl, const T* dy, std::size_t count, T* dM,
-                           std::vector<T>& g) {
-  const std::size_t T_all = count * tl.per_image(), oh = s.oh(), ow = s.ow(), half = tl.row(), L = tl.per_image();
-  // g: the tile's dY rows 0 and 1, each at even then odd columns; then r = A dY rows 1..3 likewise
-  g.resize(10 * L);
-  for (std::size_t img = 0; img < count; ++img)
-    for (std::size_t f = 0; f < s.f; ++f) {
+template <std::size_t m, class T>
+void transform_output_grad(const Shape& s, const Tiles& tl, const T* dy, std::size_t count, T* dM, Scratch<T>& sc) {
+  constexpr std::size_t a = m + 2;
+  const std::size_t T_all = count * tl.per_image(), oh = s.oh(), ow = s.ow(), width = m * tl.row();
+  sc.prepare(tl, count);
+  for (std::size_t f = 0; f < s.f; ++f) {
+    for (std::size_t img = 0; img < count; ++img) {
       const T* plane = dy + (img * s.f + f) * oh * ow;
-      std::fill(g.begin(), g.begin() + 4 * L, T(0));
-      for (std::size_t a = 0; a < 2; ++a)
-        for (std::size_t ti = 0; ti < tl.th && 2 * ti + a < oh; ++ti) {
-          const T* row = plane + (2 * ti + a) * ow;
-          T* even = g.data() + (2 * a) * L + ti * half;
-          T* odd = g.data() + (2 * a + 1) * L + ti * half;
-          deinterleave(row, even, odd, ow / 2);
-          if (ow % 2) even[ow / 2] = row[ow - 1];
-        }
-      // A dY: rows r0 = g0, r1 = g0 + g1, r2 = g0 - g1, r3 = -g1; then (A dY) A^T on the columns alike
-      const T* g0e = g.data();
-      const T* g0o = g.data() + L;
-      const T* g1e = g.data() + 2 * L;
-      const T* g1o = g.data() + 3 * L;
-      T* r = g.data() + 4 * L;
-      add_sub(g0e, g1e, r, r + L, r + 2 * L, L);
-      add_sub(g0o, g1o, r + 3 * L, r + 4 * L, r + 5 * L, L);
-      const T* row_even[4] = {g0e, r, r + L, r + 2 * L};
-      const T* row_odd[4] = {g0o, r + 3 * L, r + 4 * L, r + 5 * L};
-      auto out = [&](std::size_t k) { return dM + (k * s.f + f) * T_all + img * L; };
-      for (std::size_t i = 0; i < 4; ++i)
-        cols_At(row_even[i], row_odd[i], out(4 * i), out(4 * i + 1), out(4 * i + 2), out(4 * i + 3), L);
+      for (std::size_t o = 0; o < oh; ++o)
+        copy_row(plane + o * ow, ow, sc.row_group(o % m) + (img * tl.th + o / m) * width);
     }
-}
-
-// dw [F][C][3][3] += G^T dU G for dU [16][F][C].
-template <class T>
-void add_filter_grad(const T* dU, std::size_t F, std::size_t C, T* dw) {
-  const T h = T(0.5);
-  for (std::size_t f = 0; f < F; ++f)
-    for (std::size_t c = 0; c < C; ++c) {
-      T u[4][4];
-      for (std::size_t k = 0; k < 16; ++k) u[k / 4][k % 4] = dU[(k * F + f) * C + c];
-      T r[3][4];  // G^T dU: rows combined
-      for (std::size_t j = 0; j < 4; ++j) {
-        r[0][j] = u[0][j] + h * (u[1][j] + u[2][j]);
-        r[1][j] = h * (u[1][j] - u[2][j]);
-        r[2][j] = h * (u[1][j] + u[2][j]) + u[3][j];
-      }
-      T* g = dw + (f * C + c) * 9;
-      for (std::size_t p = 0; p < 3; ++p) {  // (G^T dU) G: columns combined
-        g[3 * p + 0] += r[p][0] + h * (r[p][1] + r[p][2]);
-        g[3 * p + 1] += h * (r[p][1] - r[p][2]);
-        g[3 * p + 2] += h * (r[p][1] + r[p][2]) + r[p][3];
-      }
+    for (std::size_t p = 0; p < m; ++p) {  // A along the columns of output row phase p: H[p][j]
+      std::array<T*, a> v;
+      for (std::size_t j = 0; j < a; ++j) v[j] = sc.mid_plane(p * a + j);
+      output_adjoint_1d<m>(sc.row_group(p), v, T_all);
     }
+    for (std::size_t j = 0; j < a; ++j) {  // then along the rows
+      std::array<const T*, m> g;
+      std::array<T*, a> v;
+      for (std::size_t p = 0; p < m; ++p) g[p] = sc.mid_plane(p * a + j);
+      for (std::size_t i = 0; i < a; ++i) v[i] = dM + ((a * i + j) * s.f + f) * T_all;
+      output_adjoint_planar_1d<m>(g, v, T_all);
+    }
+  }
 }
 
 // Images go in fixed chunks [k * size, (k + 1) * size) and threads take runs of whole chunks, so the
@@ -337,8 +528,8 @@ struct Chunks {
   std::size_t size, count, parts;  // images per chunk, chunks, threads to use
 };
 Chunks chunks_of(const Shape& s) {
-  const std::size_t size = images_per_chunk(s), count = (s.n + size - 1) / size;
-  const double macs = double(s.n) * double(tiles_of(s).per_image()) * 16.0 * double(s.c) * double(s.f);
+  const std::size_t size = images_per_chunk(s), count = (s.n + size - 1) / size, a = s.tile + 2;
+  const double macs = double(s.n) * double(tiles_of(s).per_image()) * double(a * a) * double(s.c) * double(s.f);
   return {size, count, macs < 1e6 ? 1 : parallel_parts(count)};
 }
 template <class F>
@@ -348,68 +539,87 @@ void for_each_chunk(const Shape& s, const Chunks& ch, F&& fn) {  // fn(part, n0,
   });
 }
 
-}  // namespace
-
-std::size_t kept_input_size(const Shape& s) { return 16 * s.c * s.n * tiles_of(s).per_image(); }
-
-template <class T>
-void forward(const Shape& s, const T* x, const T* w, const T* bias, T* y, T* keep) {
+template <std::size_t m, class T>
+void forward_tiles(const Shape& s, const T* x, const T* w, const T* bias, T* y, T* keep) {
+  constexpr std::size_t a = m + 2;
   const Tiles tl = tiles_of(s);
   const std::size_t image = s.c * s.h * s.w, out_image = s.f * s.oh() * s.ow();
   const Chunks ch = chunks_of(s);
-  const std::vector<T> U = transform_filters(w, s.f, s.c);
-  std::vector<std::vector<T>> V(ch.parts), M(ch.parts), scratch(ch.parts);  // one of each per thread
+  const std::vector<T> U = transform_filters<m>(w, s.f, s.c);
+  std::vector<std::vector<T>> V(ch.parts), M(ch.parts);  // one of each per thread
+  std::vector<Scratch<T>> scratch(ch.parts);
   for_each_chunk(s, ch, [&](std::size_t part, std::size_t n0, std::size_t count) {
     const std::size_t T_all = count * tl.per_image();
     if (M[part].empty()) {
-      M[part].resize(16 * s.f * ch.size * tl.per_image());
-      if (!keep) V[part].resize(16 * s.c * ch.size * tl.per_image());
+      M[part].resize(a * a * s.f * ch.size * tl.per_image());
+      if (!keep) V[part].resize(a * a * s.c * ch.size * tl.per_image());
     }
     // V of this chunk: in the kept buffer (block at image n0) or in this thread's scratch
-    T* v = keep ? keep + 16 * s.c * n0 * tl.per_image() : V[part].data();
-    transform_input(s, tl, x + n0 * image, count, v, scratch[part]);
-    for (std::size_t k = 0; k < 16; ++k)  // M[k] [F, T] = U[k] [F, C] V[k] [C, T]
+    T* v = keep ? keep + a * a * s.c * n0 * tl.per_image() : V[part].data();
+    transform_input<m>(s, tl, x + n0 * image, count, v, scratch[part]);
+    for (std::size_t k = 0; k < a * a; ++k)  // M[k] [F, T] = U[k] [F, C] V[k] [C, T]
       gemm({false, false, s.f, T_all, s.c}, U.data() + k * s.f * s.c, s.c, v + k * s.c * T_all, T_all,
            M[part].data() + k * s.f * T_all, T_all);
-    transform_output(s, tl, M[part].data(), bias, count, y + n0 * out_image, scratch[part]);
+    transform_output<m>(s, tl, M[part].data(), bias, count, y + n0 * out_image, scratch[part]);
   });
 }
 
-template <class T>
-void backward(const Shape& s, const T* x, const T* w, const T* dy, const T* kept, T* dx, T* dw) {
+template <std::size_t m, class T>
+void backward_tiles(const Shape& s, const T* x, const T* w, const T* dy, const T* kept, T* dx, T* dw) {
+  constexpr std::size_t a = m + 2;
   const Tiles tl = tiles_of(s);
   const std::size_t image = s.c * s.h * s.w, out_image = s.f * s.oh() * s.ow();
   const Chunks ch = chunks_of(s);
   const std::size_t tiles = ch.size * tl.per_image();
-  const std::vector<T> U = dx ? transform_filters(w, s.f, s.c) : std::vector<T>();
-  // dU [16][F][C], one per part, summed after
-  std::vector<std::vector<T>> dU(dw ? ch.parts : 0, std::vector<T>(16 * s.f * s.c, T(0)));
-  std::vector<std::vector<T>> V(ch.parts), dM(ch.parts), scratch(ch.parts);  // one of each per thread
+  const std::vector<T> U = dx ? transform_filters<m>(w, s.f, s.c) : std::vector<T>();
+  // dU [a*a][F][C], one per part, summed after
+  std::vector<std::vector<T>> dU(dw ? ch.parts : 0, std::vector<T>(a * a * s.f * s.c, T(0)));
+  std::vector<std::vector<T>> V(ch.parts), dM(ch.parts);  // one of each per thread
+  std::vector<Scratch<T>> scratch(ch.parts);
   for_each_chunk(s, ch, [&](std::size_t part, std::size_t n0, std::size_t count) {
     const std::size_t T_all = count * tl.per_image();
     if (dM[part].empty()) {
-      dM[part].resize(16 * s.f * tiles);
-      V[part].resize(16 * s.c * tiles);
+      dM[part].resize(a * a * s.f * tiles);
+      V[part].resize(a * a * s.c * tiles);
     }
-    transform_output_grad(s, tl, dy + n0 * out_image, count, dM[part].data(), scratch[part]);
+    transform_output_grad<m>(s, tl, dy + n0 * out_image, count, dM[part].data(), scratch[part]);
     if (dw) {
-      const T* v = kept ? kept + 16 * s.c * n0 * tl.per_image() : V[part].data();
-      if (!kept) transform_input(s, tl, x + n0 * image, count, V[part].data(), scratch[part]);
-      for (std::size_t k = 0; k < 16; ++k)  // dU[k] [F, C] += dM[k] [F, T] V[k]^T [T, C]
+      const T* v = kept ? kept + a * a * s.c * n0 * tl.per_image() : V[part].data();
+      if (!kept) transform_input<m>(s, tl, x + n0 * image, count, V[part].data(), scratch[part]);
+      for (std::size_t k = 0; k < a * a; ++k)  // dU[k] [F, C] += dM[k] [F, T] V[k]^T [T, C]
         gemm({false, true, s.f, s.c, T_all}, dM[part].data() + k * s.f * T_all, T_all, v + k * s.c * T_all, T_all,
              dU[part].data() + k * s.f * s.c, s.c, /*accumulate=*/true);
     }
     if (dx) {
-      for (std::size_t k = 0; k < 16; ++k)  // dV[k] [C, T] = U[k]^T [C, F] dM[k] [F, T]
+      for (std::size_t k = 0; k < a * a; ++k)  // dV[k] [C, T] = U[k]^T [C, F] dM[k] [F, T]
         gemm({true, false, s.c, T_all, s.f}, U.data() + k * s.f * s.c, s.c, dM[part].data() + k * s.f * T_all, T_all,
              V[part].data() + k * s.c * T_all, T_all);
-      transform_input_adjoint(s, tl, V[part].data(), count, dx + n0 * image, scratch[part]);
+      transform_input_adjoint<m>(s, tl, V[part].data(), count, dx + n0 * image, scratch[part]);
     }
   });
   if (dw) {
     std::fill(dw, dw + s.f * s.c * 9, T(0));
-    for (const auto& partial : dU) add_filter_grad(partial.data(), s.f, s.c, dw);
+    for (const auto& partial : dU) add_filter_grad<m>(partial.data(), s.f, s.c, dw);
   }
+}
+
+}  // namespace
+
+std::size_t kept_input_size(const Shape& s) {
+  const std::size_t a = s.tile + 2;
+  return a * a * s.c * s.n * tiles_of(s).per_image();
+}
+
+template <class T>
+void forward(const Shape& s, const T* x, const T* w, const T* bias, T* y, T* keep) {
+  if (s.tile == 4) forward_tiles<4>(s, x, w, bias, y, keep);
+  else forward_tiles<2>(s, x, w, bias, y, keep);
+}
+
+template <class T>
+void backward(const Shape& s, const T* x, const T* w, const T* dy, const T* kept, T* dx, T* dw) {
+  if (s.tile == 4) backward_tiles<4>(s, x, w, dy, kept, dx, dw);
+  else backward_tiles<2>(s, x, w, dy, kept, dx, dw);
 }
 
 template void forward<float>(const Shape&, const float*, const float*, const float*, float*, float*);

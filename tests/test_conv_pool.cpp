@@ -168,7 +168,8 @@ TEST_CASE("conv2d: 1 and 2 threads give the same values and gradients, im2col an
   const xg::Tensor r = randn64({7, 32, 12, 11}, false);
   const auto expected = conv_reference(x0.value<double>(), w0.value<double>(), &b0.value<double>(), 1, 1, 1, 1);
   const int threads_before = xg::num_threads();
-  for (xg::ConvAlgorithm algorithm : {xg::ConvAlgorithm::im2col, xg::ConvAlgorithm::winograd}) {
+  for (xg::ConvAlgorithm algorithm :
+       {xg::ConvAlgorithm::im2col, xg::ConvAlgorithm::winograd_2x2, xg::ConvAlgorithm::winograd_4x4}) {
     xg::set_conv_algorithm(algorithm);
     std::vector<xt::xarray<double>> results[2];
     for (int threads : {1, 2}) {
@@ -211,7 +212,9 @@ Grads run_conv(xg::ConvAlgorithm a, const xg::Tensor& x0, const xg::Tensor& w0, 
 }
 }  // namespace
 
-TEST_CASE("conv2d: Winograd F(2x2,3x3) equals im2col + GEMM in values and every gradient") {
+const xg::ConvAlgorithm kWinograd[] = {xg::ConvAlgorithm::winograd_2x2, xg::ConvAlgorithm::winograd_4x4};
+
+TEST_CASE("conv2d: Winograd F(2x2,3x3) and F(4x4,3x3) equal im2col + GEMM in values and every gradient") {
   xg::manual_seed(6);
   struct Case {
     std::size_t n, c, h, w, f;
@@ -226,53 +229,63 @@ TEST_CASE("conv2d: Winograd F(2x2,3x3) equals im2col + GEMM in values and every 
     const std::size_t oh = k.h + 2 * std::size_t(k.padding.h) - 2, ow = k.w + 2 * std::size_t(k.padding.w) - 2;
     const xg::Tensor x = randn64({k.n, k.c, k.h, k.w}, false), w = randn64({k.f, k.c, 3, 3}, false),
                      b = randn64({k.f}, false), r = randn64({k.n, k.f, oh, ow}, false);
-    for (xg::DType dtype : {xg::f64, xg::f32}) {
-      const double tol = dtype == xg::f64 ? 1e-12 : 2e-4;
-      const Grads ref = run_conv(xg::ConvAlgorithm::im2col, x, w, b, r, k.padding, dtype);
-      const Grads win = run_conv(xg::ConvAlgorithm::winograd, x, w, b, r, k.padding, dtype);
-      for (auto [a, c] : {std::pair{&ref.y, &win.y}, std::pair{&ref.dx, &win.dx}, std::pair{&ref.dw, &win.dw},
-                          std::pair{&ref.db, &win.db}}) {
-        REQUIRE(a->shape() == c->shape());
-        CHECK(xt::amax(xt::abs(*a - *c))() <= tol * (1.0 + xt::amax(xt::abs(*a))()));
+    for (xg::ConvAlgorithm algorithm : kWinograd)
+      for (xg::DType dtype : {xg::f64, xg::f32}) {
+        CAPTURE(int(algorithm));
+        CAPTURE(int(dtype));
+        const double tol = dtype == xg::f64 ? 1e-12 : 2e-4;
+        const Grads ref = run_conv(xg::ConvAlgorithm::im2col, x, w, b, r, k.padding, dtype);
+        const Grads win = run_conv(algorithm, x, w, b, r, k.padding, dtype);
+        for (auto [a, c] : {std::pair{&ref.y, &win.y}, std::pair{&ref.dx, &win.dx}, std::pair{&ref.dw, &win.dw},
+                            std::pair{&ref.db, &win.db}}) {
+          REQUIRE(a->shape() == c->shape());
+          CHECK(xt::amax(xt::abs(*a - *c))() <= tol * (1.0 + xt::amax(xt::abs(*a))()));
+        }
       }
-    }
   }
 }
 
 TEST_CASE("conv2d: Winograd backward when only x, only w, or w after the forward needs a gradient") {
-  AlgorithmFor use(xg::ConvAlgorithm::winograd);
-  xg::manual_seed(8);
-  const xg::Tensor x0 = randn64({3, 4, 7, 6}, false), w0 = randn64({5, 4, 3, 3}, false), r = randn64({3, 5, 7, 6}, false);
-  xg::Tensor xa = x0.detach().requires_grad_(), wa = w0.detach().requires_grad_();
-  xg::sum(xg::conv2d(xa, wa, {}, 1, 1) * r).backward();
+  for (xg::ConvAlgorithm algorithm : kWinograd) {
+    CAPTURE(int(algorithm));
+    AlgorithmFor use(algorithm);
+    xg::manual_seed(8);
+    const xg::Tensor x0 = randn64({3, 4, 7, 6}, false), w0 = randn64({5, 4, 3, 3}, false),
+                     r = randn64({3, 5, 7, 6}, false);
+    xg::Tensor xa = x0.detach().requires_grad_(), wa = w0.detach().requires_grad_();
+    xg::sum(xg::conv2d(xa, wa, {}, 1, 1) * r).backward();
 
-  xg::Tensor xb = x0.detach().requires_grad_();  // w constant: no transformed input kept
-  xg::sum(xg::conv2d(xb, w0, {}, 1, 1) * r).backward();
-  CHECK(xt::amax(xt::abs(xb.grad().value<double>() - xa.grad().value<double>()))() < 1e-13);
+    xg::Tensor xb = x0.detach().requires_grad_();  // w constant: no transformed input kept
+    xg::sum(xg::conv2d(xb, w0, {}, 1, 1) * r).backward();
+    CHECK(xt::amax(xt::abs(xb.grad().value<double>() - xa.grad().value<double>()))() < 1e-13);
 
-  xg::Tensor wb = w0.detach().requires_grad_();  // x constant: dw only
-  xg::sum(xg::conv2d(x0, wb, {}, 1, 1) * r).backward();
-  CHECK(xt::amax(xt::abs(wb.grad().value<double>() - wa.grad().value<double>()))() < 1e-13);
+    xg::Tensor wb = w0.detach().requires_grad_();  // x constant: dw only
+    xg::sum(xg::conv2d(x0, wb, {}, 1, 1) * r).backward();
+    CHECK(xt::amax(xt::abs(wb.grad().value<double>() - wa.grad().value<double>()))() < 1e-13);
 
-  xg::Tensor xc = x0.detach().requires_grad_(), wc = w0.detach();  // w marked after the forward: x transformed again
-  xg::Tensor y = xg::conv2d(xc, wc, {}, 1, 1);
-  wc.requires_grad_();
-  xg::sum(y * r).backward();
-  CHECK(xt::amax(xt::abs(wc.grad().value<double>() - wa.grad().value<double>()))() < 1e-13);
+    xg::Tensor xc = x0.detach().requires_grad_(), wc = w0.detach();  // w marked after the forward: x transformed again
+    xg::Tensor y = xg::conv2d(xc, wc, {}, 1, 1);
+    wc.requires_grad_();
+    xg::sum(y * r).backward();
+    CHECK(xt::amax(xt::abs(wc.grad().value<double>() - wa.grad().value<double>()))() < 1e-13);
+  }
 }
 
 TEST_CASE("conv2d: gradcheck in f64 through the Winograd path") {
-  AlgorithmFor use(xg::ConvAlgorithm::winograd);
-  xg::manual_seed(7);
-  for (xg::Size2 padding : {xg::Size2(0), xg::Size2(1), xg::Size2(2), xg::Size2{1, 0}}) {
-    CAPTURE(padding.h);
-    CAPTURE(padding.w);
-    std::vector<xg::Tensor> in{randn64({2, 2, 5, 6}), randn64({3, 2, 3, 3}), randn64({3})};
-    auto report = xg::gradcheck(
-        [&](const std::vector<xg::Tensor>& t) { return xg::conv2d(t[0], t[1], t[2], 1, padding); }, in, kLinear);
-    CAPTURE(xg::to_string(report));
-    CHECK(report.ok);
-    CHECK(report.max_rel_error < 1e-7);
+  for (xg::ConvAlgorithm algorithm : kWinograd) {
+    CAPTURE(int(algorithm));
+    AlgorithmFor use(algorithm);
+    xg::manual_seed(7);
+    for (xg::Size2 padding : {xg::Size2(0), xg::Size2(1), xg::Size2(2), xg::Size2{1, 0}}) {
+      CAPTURE(padding.h);
+      CAPTURE(padding.w);
+      std::vector<xg::Tensor> in{randn64({2, 2, 5, 6}), randn64({3, 2, 3, 3}), randn64({3})};
+      auto report = xg::gradcheck(
+          [&](const std::vector<xg::Tensor>& t) { return xg::conv2d(t[0], t[1], t[2], 1, padding); }, in, kLinear);
+      CAPTURE(xg::to_string(report));
+      CHECK(report.ok);
+      CHECK(report.max_rel_error < 1e-7);
+    }
   }
 }
 
