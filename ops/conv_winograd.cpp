@@ -81,19 +81,20 @@ struct Tile<2> {
     }
   }
   template <class T>
-  static void output(const T* __restrict v0, const T* __restrict v1, const T* __restrict v2, const T* __restrict v3,
-                     T add, T* __restrict y, std::size_t n) {
+  static void output(const T* __restrict v, std::size_t step, T add, T* __restrict y0, T* __restrict y1,
+                     std::size_t n) {
     for (std::size_t t = 0; t < n; ++t) {
-      y[2 * t] = v0[t] + v1[t] + v2[t] + add;
-      y[2 * t + 1] = v1[t] - v2[t] - v3[t] + add;
-    }
-  }
-  template <class T>
-  static void output_planar(const T* __restrict v0, const T* __restrict v1, const T* __restrict v2,
-                            const T* __restrict v3, T* __restrict y0, T* __restrict y1, std::size_t n) {
-    for (std::size_t t = 0; t < n; ++t) {
-      y0[t] = v0[t] + v1[t] + v2[t];
-      y1[t] = v1[t] - v2[t] - v3[t];
+      T z[2][4];  // A^T v: rows combined
+      for (std::size_t j = 0; j < 4; ++j) {
+        const T v0 = v[j * step + t], v1 = v[(4 + j) * step + t], v2 = v[(8 + j) * step + t],
+                v3 = v[(12 + j) * step + t];
+        z[0][j] = v0 + v1 + v2;
+        z[1][j] = v1 - v2 - v3;
+      }
+      y0[2 * t] = z[0][0] + z[0][1] + z[0][2] + add;
+      y0[2 * t + 1] = z[0][1] - z[0][2] - z[0][3] + add;
+      y1[2 * t] = z[1][0] + z[1][1] + z[1][2] + add;
+      y1[2 * t + 1] = z[1][1] - z[1][2] - z[1][3] + add;
     }
   }
   template <class T>
@@ -156,26 +157,27 @@ struct Tile<4> {
     }
   }
   template <class T>
-  static void output(const T* __restrict v0, const T* __restrict v1, const T* __restrict v2, const T* __restrict v3,
-                     const T* __restrict v4, const T* __restrict v5, T add, T* __restrict y, std::size_t n) {
+  static void output(const T* __restrict v, std::size_t step, T add, T* __restrict y0, T* __restrict y1,
+                     T* __restrict y2, T* __restrict y3, std::size_t n) {
     for (std::size_t t = 0; t < n; ++t) {
-      const T s12 = v1[t] + v2[t], d12 = v1[t] - v2[t], s34 = v3[t] + v4[t], d34 = v3[t] - v4[t];
-      y[4 * t] = v0[t] + s12 + s34 + add;
-      y[4 * t + 1] = d12 + 2 * d34 + add;
-      y[4 * t + 2] = s12 + 4 * s34 + add;
-      y[4 * t + 3] = d12 + 8 * d34 + v5[t] + add;
-    }
-  }
-  template <class T>
-  static void output_planar(const T* __restrict v0, const T* __restrict v1, const T* __restrict v2,
-                            const T* __restrict v3, const T* __restrict v4, const T* __restrict v5,
-                            T* __restrict y0, T* __restrict y1, T* __restrict y2, T* __restrict y3, std::size_t n) {
-    for (std::size_t t = 0; t < n; ++t) {
-      const T s12 = v1[t] + v2[t], d12 = v1[t] - v2[t], s34 = v3[t] + v4[t], d34 = v3[t] - v4[t];
-      y0[t] = v0[t] + s12 + s34;
-      y1[t] = d12 + 2 * d34;
-      y2[t] = s12 + 4 * s34;
-      y3[t] = d12 + 8 * d34 + v5[t];
+      T z[4][6];  // A^T v: rows combined
+      for (std::size_t j = 0; j < 6; ++j) {
+        const T v0 = v[j * step + t], v1 = v[(6 + j) * step + t], v2 = v[(12 + j) * step + t],
+                v3 = v[(18 + j) * step + t], v4 = v[(24 + j) * step + t], v5 = v[(30 + j) * step + t];
+        const T s12 = v1 + v2, d12 = v1 - v2, s34 = v3 + v4, d34 = v3 - v4;
+        z[0][j] = v0 + s12 + s34;
+        z[1][j] = d12 + 2 * d34;
+        z[2][j] = s12 + 4 * s34;
+        z[3][j] = d12 + 8 * d34 + v5;
+      }
+      T* y[4] = {y0, y1, y2, y3};
+      for (std::size_t p = 0; p < 4; ++p) {  // (A^T v) A: columns combined, one output row each
+        const T s12 = z[p][1] + z[p][2], d12 = z[p][1] - z[p][2], s34 = z[p][3] + z[p][4], d34 = z[p][3] - z[p][4];
+        y[p][4 * t] = z[p][0] + s12 + s34 + add;
+        y[p][4 * t + 1] = d12 + 2 * d34 + add;
+        y[p][4 * t + 2] = s12 + 4 * s34 + add;
+        y[p][4 * t + 3] = d12 + 8 * d34 + z[p][5] + add;
+      }
     }
   }
   template <class T>
@@ -219,15 +221,12 @@ void input_adjoint_1d(const std::array<const T*, a>& o, const std::array<T*, a>&
   if constexpr (m == 2) Tile<2>::input_adjoint(o[0], o[1], o[2], o[3], d[0], d[1], d[2], d[3], n);
   else Tile<4>::input_adjoint(o[0], o[1], o[2], o[3], o[4], o[5], d[0], d[1], d[2], d[3], d[4], d[5], n);
 }
-template <std::size_t m, class T, std::size_t a = m + 2>
-void output_1d(const std::array<const T*, a>& v, T add, T* y, std::size_t n) {
-  if constexpr (m == 2) Tile<2>::output(v[0], v[1], v[2], v[3], add, y, n);
-  else Tile<4>::output(v[0], v[1], v[2], v[3], v[4], v[5], add, y, n);
-}
-template <std::size_t m, class T, std::size_t a = m + 2>
-void output_planar_1d(const std::array<const T*, a>& v, const std::array<T*, m>& y, std::size_t n) {
-  if constexpr (m == 2) Tile<2>::output_planar(v[0], v[1], v[2], v[3], y[0], y[1], n);
-  else Tile<4>::output_planar(v[0], v[1], v[2], v[3], v[4], v[5], y[0], y[1], y[2], y[3], n);
+// y = A^T v A for the tiles whose a*a values are v[k * step + t]: output row p of tile t at
+// y[p][m t .. m t + m - 1]
+template <std::size_t m, class T>
+void output_tiles(const T* v, std::size_t step, T add, const std::array<T*, m>& y, std::size_t n) {
+  if constexpr (m == 2) Tile<2>::output(v, step, add, y[0], y[1], n);
+  else Tile<4>::output(v, step, add, y[0], y[1], y[2], y[3], n);
 }
 template <std::size_t m, class T, std::size_t a = m + 2>
 void output_adjoint_1d(const T* g, const std::array<T*, a>& v, std::size_t n) {
@@ -411,7 +410,7 @@ void transform_input(const Shape& s, const Tiles& tl, const T* x, std::size_t co
       std::array<const T*, a> d;
       std::array<T*, a> o;
       for (std::size_t col = 0; col < a; ++col) d[col] = sc.mid_plane(i * m + col % m) + col / m;
-      for (std::size_t j = 0; j < a; ++j) o[j] = V + ((a * i + j) * s.c + c) * T_all;
+      for (std::size_t j = 0; j < a; ++j) o[j] = V + (c * a * a + a * i + j) * T_all;
       input_1d<m>(d, o, T_all);
     }
   }
@@ -435,7 +434,7 @@ void transform_input_adjoint(const Shape& s, const Tiles& tl, const T* dV, std::
     for (std::size_t i = 0; i < a; ++i) {
       std::array<const T*, a> o;
       std::array<T*, a> d;
-      for (std::size_t j = 0; j < a; ++j) o[j] = dV + ((a * i + j) * s.c + c) * T_all;
+      for (std::size_t j = 0; j < a; ++j) o[j] = dV + (c * a * a + a * i + j) * T_all;
       for (std::size_t col = 0; col < a; ++col) d[col] = per_col(i * a + col);
       input_adjoint_1d<m>(o, d, T_all);
       for (std::size_t q = 0; q < m; ++q)
@@ -473,19 +472,9 @@ void transform_output(const Shape& s, const Tiles& tl, const T* M, const T* bias
   const std::size_t T_all = count * tl.per_image(), oh = s.oh(), ow = s.ow(), width = m * tl.row();
   sc.prepare(tl, count);
   for (std::size_t f = 0; f < s.f; ++f) {
-    for (std::size_t j = 0; j < a; ++j) {  // A^T along i: Z[p][j] for output row phase p
-      std::array<const T*, a> v;
-      std::array<T*, m> z;
-      for (std::size_t i = 0; i < a; ++i) v[i] = M + ((a * i + j) * s.f + f) * T_all;
-      for (std::size_t p = 0; p < m; ++p) z[p] = sc.mid_plane(p * a + j);
-      output_planar_1d<m>(v, z, T_all);
-    }
-    const T add = bias ? bias[f] : T(0);
-    for (std::size_t p = 0; p < m; ++p) {  // then along j, written as whole output rows m ti + p
-      std::array<const T*, a> v;
-      for (std::size_t j = 0; j < a; ++j) v[j] = sc.mid_plane(p * a + j);
-      output_1d<m>(v, add, sc.row_group(p), T_all);
-    }
+    std::array<T*, m> rows;  // output rows m ti + p of all the chunk's tiles
+    for (std::size_t p = 0; p < m; ++p) rows[p] = sc.row_group(p);
+    output_tiles<m>(M + f * a * a * T_all, T_all, bias ? bias[f] : T(0), rows, T_all);
     for (std::size_t img = 0; img < count; ++img) {
       T* plane = y + (img * s.f + f) * oh * ow;
       for (std::size_t o = 0; o < oh; ++o)
@@ -516,7 +505,7 @@ void transform_output_grad(const Shape& s, const Tiles& tl, const T* dy, std::si
       std::array<const T*, m> g;
       std::array<T*, a> v;
       for (std::size_t p = 0; p < m; ++p) g[p] = sc.mid_plane(p * a + j);
-      for (std::size_t i = 0; i < a; ++i) v[i] = dM + ((a * i + j) * s.f + f) * T_all;
+      for (std::size_t i = 0; i < a; ++i) v[i] = dM + (f * a * a + a * i + j) * T_all;
       output_adjoint_planar_1d<m>(g, v, T_all);
     }
   }
@@ -558,8 +547,8 @@ void forward_tiles(const Shape& s, const T* x, const T* w, const T* bias, T* y, 
     T* v = keep ? keep + a * a * s.c * n0 * tl.per_image() : V[part].data();
     transform_input<m>(s, tl, x + n0 * image, count, v, scratch[part]);
     for (std::size_t k = 0; k < a * a; ++k)  // M[k] [F, T] = U[k] [F, C] V[k] [C, T]
-      gemm({false, false, s.f, T_all, s.c}, U.data() + k * s.f * s.c, s.c, v + k * s.c * T_all, T_all,
-           M[part].data() + k * s.f * T_all, T_all);
+      gemm({false, false, s.f, T_all, s.c}, U.data() + k * s.f * s.c, s.c, v + k * T_all, a * a * T_all,
+           M[part].data() + k * T_all, a * a * T_all);
     transform_output<m>(s, tl, M[part].data(), bias, count, y + n0 * out_image, scratch[part]);
   });
 }
@@ -587,13 +576,13 @@ void backward_tiles(const Shape& s, const T* x, const T* w, const T* dy, const T
       const T* v = kept ? kept + a * a * s.c * n0 * tl.per_image() : V[part].data();
       if (!kept) transform_input<m>(s, tl, x + n0 * image, count, V[part].data(), scratch[part]);
       for (std::size_t k = 0; k < a * a; ++k)  // dU[k] [F, C] += dM[k] [F, T] V[k]^T [T, C]
-        gemm({false, true, s.f, s.c, T_all}, dM[part].data() + k * s.f * T_all, T_all, v + k * s.c * T_all, T_all,
+        gemm({false, true, s.f, s.c, T_all}, dM[part].data() + k * T_all, a * a * T_all, v + k * T_all, a * a * T_all,
              dU[part].data() + k * s.f * s.c, s.c, /*accumulate=*/true);
     }
     if (dx) {
       for (std::size_t k = 0; k < a * a; ++k)  // dV[k] [C, T] = U[k]^T [C, F] dM[k] [F, T]
-        gemm({true, false, s.c, T_all, s.f}, U.data() + k * s.f * s.c, s.c, dM[part].data() + k * s.f * T_all, T_all,
-             V[part].data() + k * s.c * T_all, T_all);
+        gemm({true, false, s.c, T_all, s.f}, U.data() + k * s.f * s.c, s.c, dM[part].data() + k * T_all,
+             a * a * T_all, V[part].data() + k * T_all, a * a * T_all);
       transform_input_adjoint<m>(s, tl, V[part].data(), count, dx + n0 * image, scratch[part]);
     }
   });
