@@ -14,10 +14,11 @@
 //                       [0  2 -1 -2  1  0]       [1/24 -1/12  1/6 ]
 //                       [0  4  0 -5  0  1]       [  0     0     1 ]
 //
-// Layouts: a tile t is one m x m output block, numbered image by image, row by row. V [a*a][C][T] and
-// M [a*a][F][T] hold the a*a transformed values k = a i + j of every tile, so each GEMM reads and
-// writes contiguous rows. Images go through in chunks of about 256 tiles, so V and M stay in cache,
-// and the chunks are split across xgrad's threads.
+// Layouts: a tile t is one m x m output block, numbered image by image, row by row. V [C][a*a][T] and
+// M [F][a*a][T] hold the a*a transformed values k = a i + j of every tile: GEMM k reads and writes
+// rows of T values (a*a T apart), and the a*a rows one transform reads or writes lie together. Images
+// go through in chunks (images_per_chunk), so V and M stay in cache, and the chunks are split across
+// xgrad's threads.
 //
 // Phase planes: the zero-padded input plane is split by row and column modulo m into m*m planes,
 // Q[p][q] holding padded[m ti + p][m tj + q] at ti * W + tj (W = tiles per row + 1). Row r of tile t's
@@ -305,10 +306,11 @@ struct Tiles {
 };
 Tiles tiles_of(const Shape& s) { return {s.tile, (s.oh() + s.tile - 1) / s.tile, (s.ow() + s.tile - 1) / s.tile}; }
 
-// Images per chunk: about 256 tiles (V and M for 16 -> 32 channels then take 0.8 MB together with
-// 2x2 tiles, 1.8 MB with 4x4).
+// Images per chunk: about 4096 / (a*a) tiles, 256 with 2x2 tiles and 113 with 4x4 (V and M for
+// 16 -> 32 channels then take 0.8 MB together; measured best for both, 5-10% faster than twice that).
 std::size_t images_per_chunk(const Shape& s) {
-  return std::clamp<std::size_t>(256 / std::max<std::size_t>(tiles_of(s).per_image(), 1), 1, std::max<std::size_t>(s.n, 1));
+  const std::size_t a = s.tile + 2, tiles = 4096 / (a * a);
+  return std::clamp<std::size_t>(tiles / std::max<std::size_t>(tiles_of(s).per_image(), 1), 1, std::max<std::size_t>(s.n, 1));
 }
 
 // U [a*a][F][C] = G g G^T for every filter g = w[f][c] (3x3), computed in double.
@@ -377,7 +379,7 @@ struct Scratch {
   T* mid_plane(std::size_t k) { return mid + k * mid_size; }
 };
 
-// V [a*a][C][T] = B^T d B for the tiles of `count` images starting at x (one image is C*H*W).
+// V [C][a*a][T] = B^T d B for the tiles of `count` images starting at x (one image is C*H*W).
 template <std::size_t m, class T>
 void transform_input(const Shape& s, const Tiles& tl, const T* x, std::size_t count, T* V, Scratch<T>& sc) {
   constexpr std::size_t a = m + 2;
@@ -416,7 +418,7 @@ void transform_input(const Shape& s, const Tiles& tl, const T* x, std::size_t co
   }
 }
 
-// dx = the adjoint of transform_input: from dV [a*a][C][T] of `count` images back to their planes,
+// dx = the adjoint of transform_input: from dV [C][a*a][T] of `count` images back to their planes,
 // B dV B^T per tile, the overlapping blocks added up.
 template <std::size_t m, class T>
 void transform_input_adjoint(const Shape& s, const Tiles& tl, const T* dV, std::size_t count, T* dx,
@@ -483,7 +485,7 @@ void transform_output(const Shape& s, const Tiles& tl, const T* M, const T* bias
   }
 }
 
-// dM [a*a][F][T] = A dY A^T for the tiles of `count` images (dY outside [OH, OW], and at the spare
+// dM [F][a*a][T] = A dY A^T for the tiles of `count` images (dY outside [OH, OW], and at the spare
 // tiles, is zero).
 template <std::size_t m, class T>
 void transform_output_grad(const Shape& s, const Tiles& tl, const T* dy, std::size_t count, T* dM, Scratch<T>& sc) {
