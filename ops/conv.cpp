@@ -286,22 +286,18 @@ void bias_grad(const Geometry& g, const T* dy, T* db_out) {  // db[f] = sum of d
   std::copy(db.begin(), db.end(), db_out);
 }
 
-// The Winograd route: forward and backward in ops/conv_winograd.cpp. When w's gradient will be
-// wanted, the forward's transformed input is kept for it (16/4 = 4x the size of x for 2x2 tiles).
+// The Winograd route: forward and backward in ops/conv_winograd.cpp (the backward transforms x again
+// for w's gradient, like the im2col path rebuilds its columns).
 template <class T>
 Tensor conv2d_winograd(const Geometry& g, std::size_t tile, const Tensor& x, const Tensor& w, const Tensor& b,
                        Site site) {
   const detail::winograd::Shape s = winograd_shape(g, tile);
   xt::xarray<T> y = xt::xarray<T>::from_shape({g.n, g.f, g.oh, g.ow});
-  // uninitialized (the forward writes every value): zeroing 4x x's size would cost a pass of its own
-  std::shared_ptr<T[]> kept;
-  if (grad_mode::enabled() && w.requires_grad())
-    kept = std::shared_ptr<T[]>(new T[detail::winograd::kept_input_size(s)]);
   detail::winograd::forward(s, x.value<T>().data(), w.value<T>().data(),
-                            b.defined() ? b.value<T>().data() : static_cast<const T*>(nullptr), y.data(), kept.get());
+                            b.defined() ? b.value<T>().data() : static_cast<const T*>(nullptr), y.data());
   std::vector<Tensor> inputs{x, w};
   if (b.defined()) inputs.push_back(b);
-  return record("conv2d", Tensor(std::move(y)), std::move(inputs), [g, s, kept](Backward& bw) {
+  return record("conv2d", Tensor(std::move(y)), std::move(inputs), [g, s](Backward& bw) {
     const T* dy = bw.dy.value<T>().data();
     if (bw.x.size() == 3 && bw.needs(2)) {
       xt::xarray<T> db = xt::xarray<T>::from_shape({g.f});
@@ -311,7 +307,6 @@ Tensor conv2d_winograd(const Geometry& g, std::size_t tile, const Tensor& x, con
     xt::xarray<T> dw = bw.needs(1) ? xt::xarray<T>::from_shape({g.f, g.c, g.kh, g.kw}) : xt::xarray<T>();
     xt::xarray<T> dx = bw.needs(0) ? xt::xarray<T>::from_shape({g.n, g.c, g.h, g.w}) : xt::xarray<T>();
     detail::winograd::backward(s, bw.x[0].value<T>().data(), bw.x[1].value<T>().data(), dy,
-                               static_cast<const T*>(kept.get()),
                                bw.needs(0) ? dx.data() : static_cast<T*>(nullptr),
                                bw.needs(1) ? dw.data() : static_cast<T*>(nullptr));
     if (bw.needs(1)) bw.dx[1] = Tensor(std::move(dw));

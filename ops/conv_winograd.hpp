@@ -32,15 +32,12 @@ struct Shape {
 // True for a 3x3 kernel at stride 1 with padding at most 2 on each axis.
 bool applies(std::size_t kh, std::size_t kw, std::size_t sh, std::size_t sw, std::size_t ph, std::size_t pw);
 
-// y [N,F,OH,OW] = conv(x [N,C,H,W], w [F,C,3,3]) (+ bias [F] when not null). When `keep` is not null
-// (kept_input_size(s) values), the transformed input V is left there for the backward's filter
-// gradient, which then need not transform x again.
-std::size_t kept_input_size(const Shape& s);
+// y [N,F,OH,OW] = conv(x [N,C,H,W], w [F,C,3,3]) (+ bias [F] when not null).
 template <class T>
-void forward(const Shape& s, const T* x, const T* w, const T* bias, T* y, T* keep = nullptr);
+void forward(const Shape& s, const T* x, const T* w, const T* bias, T* y);
 // Given dy [N,F,OH,OW]: dx [N,C,H,W] and dw [F,C,3,3], the gradients of the forward (each skipped
-// when its pointer is null); `kept` is the forward's `keep` buffer, or null to transform x again.
+// when its pointer is null).
 template <class T>
-void backward(const Shape& s, const T* x, const T* w, const T* dy, const T* kept, T* dx, T* dw);
+void backward(const Shape& s, const T* x, const T* w, const T* dy, T* dx, T* dw);
 
 }  // namespace xgrad::detail::winograd
