@@ -296,6 +296,16 @@ void copy_row(const T* __restrict src, std::size_t n, T* __restrict dst) {
   for (; k < n; ++k) dst[k] = src[k];
 }
 
+// Asks for the planes of filter f (one per image of the chunk) ahead of their use: they are the
+// layer's input or output, in memory rather than cache, and one plane is too short a stream for the
+// hardware prefetcher to catch on before it ends. for_write: they will be written (saves the wait
+// for ownership of each line).
+template <bool for_write, class T>
+void prefetch_planes(const T* first, std::size_t plane, std::size_t stride, std::size_t count) {
+  for (std::size_t img = 0; img < count; ++img)
+    for (std::size_t i = 0; i < plane; i += 64 / sizeof(T)) __builtin_prefetch(first + img * stride + i, for_write, 3);
+}
+
 // Tiles of an image: th x (tw + 1), and the phase planes' size: th + 1 rows of W (the last tile row
 // reads one row further), plus one value (the spare tile reads one column further).
 struct Tiles {
@@ -386,6 +396,7 @@ void transform_input(const Shape& s, const Tiles& tl, const T* x, std::size_t co
   const std::size_t W = tl.row(), L = tl.per_image(), T_all = count * L, width = m * W;
   sc.prepare(tl, count);
   for (std::size_t c = 0; c < s.c; ++c) {
+    if (c + 1 < s.c) prefetch_planes<false>(x + (c + 1) * s.h * s.w, s.h * s.w, s.c * s.h * s.w, count);
     for (std::size_t img = 0; img < count; ++img) {
       const T* plane = x + (img * s.c + c) * s.h * s.w;
       for (std::size_t r = 0; r < s.h; ++r) {  // padded row u goes to row u / m of row group u % m
@@ -430,6 +441,7 @@ void transform_input_adjoint(const Shape& s, const Tiles& tl, const T* dV, std::
   auto per_phase = [&](std::size_t k) { return sc.mid_plane(a * a + k); };  // a*m planes: the shifts added
   auto per_row = per_col;  // a*m planes, per image: after B on the rows (the column planes are done by then)
   for (std::size_t c = 0; c < s.c; ++c) {
+    if (c + 1 < s.c) prefetch_planes<true>(dx + (c + 1) * s.h * s.w, s.h * s.w, s.c * s.h * s.w, count);
     // columns, all the chunk's tiles at once: d(S[i]) at column col, then column q and (for q < 2)
     // column m + q are S[i][q] at + 0 and + 1. A spare tile's dV is zero, so nothing crosses from
     // one tile row (or image) into the next.
@@ -474,6 +486,7 @@ void transform_output(const Shape& s, const Tiles& tl, const T* M, const T* bias
   const std::size_t T_all = count * tl.per_image(), oh = s.oh(), ow = s.ow(), width = m * tl.row();
   sc.prepare(tl, count);
   for (std::size_t f = 0; f < s.f; ++f) {
+    if (f + 1 < s.f) prefetch_planes<true>(y + (f + 1) * oh * ow, oh * ow, s.f * oh * ow, count);
     std::array<T*, m> rows;  // output rows m ti + p of all the chunk's tiles
     for (std::size_t p = 0; p < m; ++p) rows[p] = sc.row_group(p);
     output_tiles<m>(M + f * a * a * T_all, T_all, bias ? bias[f] : T(0), rows, T_all);
@@ -493,6 +506,7 @@ void transform_output_grad(const Shape& s, const Tiles& tl, const T* dy, std::si
   const std::size_t T_all = count * tl.per_image(), oh = s.oh(), ow = s.ow(), width = m * tl.row();
   sc.prepare(tl, count);
   for (std::size_t f = 0; f < s.f; ++f) {
+    if (f + 1 < s.f) prefetch_planes<false>(dy + (f + 1) * oh * ow, oh * ow, s.f * oh * ow, count);
     for (std::size_t img = 0; img < count; ++img) {
       const T* plane = dy + (img * s.f + f) * oh * ow;
       for (std::size_t o = 0; o < oh; ++o)
