@@ -10,8 +10,9 @@
 // filters, V[k] [C,tiles] from the input) - the notes' "convolution as matrix multiplication" with
 // 2.25x (m = 2: 16 for 36) or 4x (m = 4: 36 for 144) fewer multiplications than im2col + GEMM. The
 // larger tile's transforms have larger coefficients (up to 8 and 1/24), so its f32 rounding error is
-// larger, about 10x that of 2x2 tiles (still ~1e-6 relative). The backward passes are the same algebra
-// transposed:
+// larger: 2-4e-6 of the largest value of y, dx and dw, against 2-5e-7 for 2x2 tiles and im2col
+// (measured on a 16 -> 32 channel 28x28 layer with normal data; f64 agrees to 1e-12 either way).
+// The backward passes are the same algebra transposed:
 //   dM = A dY A^T,   dU[k] = dM[k] V[k]^T,   dg = G^T dU G       (the filter gradient)
 //   dV[k] = U[k]^T dM[k],   dx = B dV B^T summed over the overlapping tiles (the input transform's
 //   adjoint; the same as a forward over dy with flipped filters, without transforming dy again).
