@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <chrono>
 #include <vector>
 
 #include "macro_bench.hpp"
@@ -23,7 +24,9 @@ double sgemm_gflops(int M, int K, int N, int reps) {
   for (std::size_t i = 0; i < a.size(); ++i) a[i] = float(i % 7) * 0.1f;
   for (std::size_t i = 0; i < b.size(); ++i) b[i] = float(i % 5) * 0.1f;
   auto run = [&] { cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.f, a.data(), K, b.data(), N, 0.f, c.data(), N); };
-  run();
+  const auto start = std::chrono::steady_clock::now();  // warm up as warm_up_and_repeat does
+  do run();
+  while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(500));
   std::vector<double> t;
   for (int r = 0; r < reps; ++r) {
     Stopwatch w;
