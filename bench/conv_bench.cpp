@@ -4,7 +4,7 @@
 //
 // x [64, 16, 28, 28], w [32, 16, 3, 3], padding 1, f32, no bias; loss = y.sum(); backward gives
 // the grads of x and w. FLOPs counted: forward 2*N*O*H*W*C*k*k, backward twice that (dx and dw),
-// so fwd+bwd = 3x forward. Each library runs in its own forked child (one warm-up run, then the
+// so fwd+bwd = 3x forward. Each library runs in its own forked child (warm-up runs for 0.5 s, then the
 // repetitions); xgrad's thread count is OpenBLAS's, libtorch's is torch::set_num_threads.
 #include <cstdlib>
 #include <sstream>

@@ -4,7 +4,7 @@
 //
 // One layer, input 64, hidden 128, sequence 50, batch 32, f32, x [T, N, I] (not batch-first), zero
 // initial states, loss = output.sum(); backward gives the grads of x and of the weights. Each
-// library runs in its own forked child: one warm-up run, then the repetitions; medians in ms.
+// library runs in its own forked child: warm-up runs for 0.5 s, then the repetitions; medians in ms.
 #include <cstdlib>
 #include <vector>
 
