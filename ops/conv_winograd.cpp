@@ -1,6 +1,7 @@
 // Winograd F(m x m, 3x3) for conv2d, m = 2 or 4 (see conv_winograd.hpp for the algebra). An m x m
 // output block comes from the a x a input block under it (a = m + 2); the transforms are separable,
-// so each is a 1-D transform applied along the rows, then along the columns:
+// so each is a 1-D transform applied along the rows, then along the columns (the kernels:
+// conv_winograd_tiles.hpp):
 //
 //   F(2x2, 3x3):  B^T = [1  0 -1  0]    G = [ 1    0    0 ]    A^T = [1  1  1  0]
 //                       [0  1  1  0]        [1/2  1/2  1/2]          [0  1 -1 -1]
