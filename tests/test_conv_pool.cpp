@@ -289,6 +289,32 @@ TEST_CASE("conv2d: gradcheck in f64 through the Winograd path") {
   }
 }
 
+TEST_CASE("conv2d: the automatic choice follows the documented rule") {
+  // The three algorithms round differently in f32, so the automatic result equals exactly one of them.
+  xg::manual_seed(9);
+  struct Case {
+    std::size_t c, hw;
+    xg::ConvAlgorithm expected;
+  };
+  const Case cases[] = {{8, 16, xg::ConvAlgorithm::winograd_4x4}, {16, 28, xg::ConvAlgorithm::winograd_4x4},
+                        {8, 14, xg::ConvAlgorithm::winograd_2x2}, {16, 12, xg::ConvAlgorithm::winograd_2x2},
+                        {4, 28, xg::ConvAlgorithm::im2col},       {16, 11, xg::ConvAlgorithm::im2col}};
+  for (const Case& k : cases) {
+    CAPTURE(k.c);
+    CAPTURE(k.hw);
+    const xg::Tensor x = xg::randn({2, k.c, k.hw, k.hw}), w = xg::randn({4, k.c, 3, 3});
+    auto run = [&](xg::ConvAlgorithm a) {
+      AlgorithmFor use(a);
+      return xg::conv2d(x, w, {}, 1, 1).value<float>();
+    };
+    const xt::xarray<float> chosen = run(xg::ConvAlgorithm::automatic);
+    for (xg::ConvAlgorithm a : {xg::ConvAlgorithm::im2col, xg::ConvAlgorithm::winograd_2x2, xg::ConvAlgorithm::winograd_4x4}) {
+      CAPTURE(int(a));
+      CHECK((chosen == run(a)) == (a == k.expected));
+    }
+  }
+}
+
 TEST_CASE("conv2d: the algorithm can be chosen, and Winograd refuses layers it does not fit") {
   CHECK(xg::conv_algorithm() == xg::ConvAlgorithm::automatic);
   AlgorithmFor use(xg::ConvAlgorithm::winograd);
