@@ -4,7 +4,6 @@
 
 #include <cstdio>
 #include <cstring>
-#include <chrono>
 #include <vector>
 
 #include "macro_bench.hpp"
@@ -24,9 +23,7 @@ double sgemm_gflops(int M, int K, int N, int reps) {
   for (std::size_t i = 0; i < a.size(); ++i) a[i] = float(i % 7) * 0.1f;
   for (std::size_t i = 0; i < b.size(); ++i) b[i] = float(i % 5) * 0.1f;
   auto run = [&] { cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.f, a.data(), K, b.data(), N, 0.f, c.data(), N); };
-  const auto start = std::chrono::steady_clock::now();  // warm up as warm_up_and_repeat does
-  do run();
-  while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(500));
+  warm_up(run);
   std::vector<double> t;
   for (int r = 0; r < reps; ++r) {
     Stopwatch w;

@@ -69,15 +69,21 @@ struct ChainRun {
   double value = 0;   // the last tensor's value
 };
 
-// Untimed warm-up runs for at least half a second (at least one: it grows the heap and faults its
-// pages in), then `reps` timed runs. Half a second because on the 2-core VM a second core that sat
-// idle can take ~100 ms to come up to speed: the first 1-7 two-thread conv2d runs went at one
-// thread's speed (12 instead of 5 ms), for xgrad's pool and libtorch's OpenMP alike.
+// Untimed runs for at least half a second (at least one: it grows the heap and faults its pages in).
+// Half a second because on the 2-core VM a second core that sat idle can take ~100 ms to come up to
+// speed: the first 1-7 two-thread conv2d runs went at one thread's speed (12 instead of 5 ms), for
+// xgrad's pool and libtorch's OpenMP alike.
 template <class F>
-std::vector<ChainRun> warm_up_and_repeat(int reps, F&& run) {
+void warm_up(F&& run) {
   const auto start = std::chrono::steady_clock::now();
   do run();
   while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(500));
+}
+
+// warm_up, then `reps` timed runs.
+template <class F>
+std::vector<ChainRun> warm_up_and_repeat(int reps, F&& run) {
+  warm_up(run);
   std::vector<ChainRun> runs;
   for (int r = 0; r < reps; ++r) runs.push_back(run());
   return runs;

@@ -248,7 +248,8 @@ std::atomic<ConvAlgorithm> chosen_algorithm{ConvAlgorithm::automatic};
 // The Winograd tile for this layer (see ConvAlgorithm), 0 for im2col.
 std::size_t winograd_tile(const Geometry& g) {
   const bool applies = detail::winograd::applies(g.kh, g.kw, g.sh, g.sw, g.ph, g.pw);
-  switch (chosen_algorithm.load()) {
+  const ConvAlgorithm chosen = chosen_algorithm.load();
+  switch (chosen) {
     case ConvAlgorithm::im2col: return 0;
     // Winograd's transforms cost per input and output channel, its savings grow with C; 4x4 tiles
     // save more multiplications but waste more of a tile at the edge of a small output. Measured
@@ -267,7 +268,7 @@ std::size_t winograd_tile(const Geometry& g) {
     throw Error("conv2d: the Winograd algorithm (set_conv_algorithm) needs a 3x3 kernel, stride 1 and padding at "
                 "most 2; this layer has kernel [{},{}], stride [{},{}], padding [{},{}]",
                 g.kh, g.kw, g.sh, g.sw, g.ph, g.pw);
-  return chosen_algorithm.load() == ConvAlgorithm::winograd_4x4 ? 4 : 2;
+  return chosen == ConvAlgorithm::winograd_4x4 ? 4 : 2;
 }
 
 detail::winograd::Shape winograd_shape(const Geometry& g, std::size_t tile) {

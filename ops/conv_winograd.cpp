@@ -47,7 +47,7 @@ bool applies(std::size_t kh, std::size_t kw, std::size_t sh, std::size_t sw, std
 
 namespace {
 
-// Splitting by phase: q[b][j] = src[m j + b], and back.
+// Splitting by phase: q[b][j] = src[m j + b], and back (with m = 2 only q0 and q1 are touched).
 template <std::size_t m, class T>
 void deinterleave(const T* __restrict src, T* __restrict q0, T* __restrict q1, T* __restrict q2, T* __restrict q3,
                   std::size_t n) {
@@ -123,8 +123,8 @@ struct Tiles {
 };
 Tiles tiles_of(const Shape& s) { return {s.tile, (s.oh() + s.tile - 1) / s.tile, (s.ow() + s.tile - 1) / s.tile}; }
 
-// Images per chunk: as many as keep a chunk's V and M (a*a (C + F) values per tile) within about
-// 768 KB, so they stay in cache between the transforms and the GEMMs: 250 tiles with 2x2 tiles and
+// Images per chunk: as many as keep a chunk's V and M (a*a (C + F) values per tile, counted at 4 bytes)
+// within about 768 KB, so they stay in cache between the transforms and the GEMMs: 250 tiles with 2x2 tiles and
 // 16 -> 32 channels, 111 with 4x4 (measured best, 5-10% faster than twice that); at least one image.
 std::size_t images_per_chunk(const Shape& s) {
   const std::size_t a = s.tile + 2, per_tile = a * a * (s.c + s.f) * sizeof(float);
@@ -182,9 +182,10 @@ struct Scratch {
   // phase: the m*m phase planes of one input plane. mid: the 1-D transforms' intermediate planes,
   // 2 a*a of them, each for all the chunk's tiles (+ 1: the spare tile's read one column further).
   T *rows, *phase, *mid;
-  std::size_t rows_size, phase_size, mid_size;
+  std::size_t m, rows_size, phase_size, mid_size;
   void prepare(const Tiles& tl, std::size_t count) {  // zeroed: where no image value lands stays zero
-    const std::size_t m = tl.m, a = m + 2;
+    m = tl.m;
+    const std::size_t a = m + 2;
     rows_size = std::max(tl.th + 1, count * tl.th) * m * tl.row();
     phase_size = tl.phase_size();
     mid_size = count * tl.per_image() + 1;
@@ -194,7 +195,7 @@ struct Scratch {
     mid = phase + m * m * phase_size;
   }
   T* row_group(std::size_t p) { return rows + p * rows_size; }
-  T* phase_plane(std::size_t p, std::size_t q, std::size_t m) { return phase + (p * m + q) * phase_size; }
+  T* phase_plane(std::size_t p, std::size_t q) { return phase + (p * m + q) * phase_size; }
   T* mid_plane(std::size_t k) { return mid + k * mid_size; }
 };
 
@@ -213,16 +214,15 @@ void transform_input(const Shape& s, const Tiles& tl, const T* x, std::size_t co
         copy_row(plane + r * s.w, s.w, sc.row_group(u % m) + (u / m) * width + s.pw);
       }
       for (std::size_t p = 0; p < m; ++p)
-        deinterleave<m>(sc.row_group(p), sc.phase_plane(p, 0, m), sc.phase_plane(p, 1, m),
-                        sc.phase_plane(p, m == 4 ? 2 : 0, m), sc.phase_plane(p, m == 4 ? 3 : 1, m),
-                        (tl.th + 1) * W);
+        deinterleave<m>(sc.row_group(p), sc.phase_plane(p, 0), sc.phase_plane(p, 1), sc.phase_plane(p, 2 % m),
+                        sc.phase_plane(p, 3 % m), (tl.th + 1) * W);
       // B^T d: S[i][q] (mid plane i m + q, this image's tiles at img L) from rows r = phase plane
       // (r % m, q) at + (r / m) W. Its value L + 1 (read by the spare tile only) is overwritten by
       // the next image's first.
       for (std::size_t q = 0; q < m; ++q) {
         std::array<const T*, a> d;
         std::array<T*, a> o;
-        for (std::size_t r = 0; r < a; ++r) d[r] = sc.phase_plane(r % m, q, m) + (r / m) * W;
+        for (std::size_t r = 0; r < a; ++r) d[r] = sc.phase_plane(r % m, q) + (r / m) * W;
         for (std::size_t i = 0; i < a; ++i) o[i] = sc.mid_plane(i * m + q) + img * L;
         input_1d<m>(d, o, L + 1);
       }
@@ -273,11 +273,11 @@ void transform_input_adjoint(const Shape& s, const Tiles& tl, const T* dV, std::
         input_adjoint_1d<m>(o, d, L);
         for (std::size_t p = 0; p < m; ++p)  // row p and (for p < 2) row m + p read phase plane p at + W
           add_shifted(per_row(p * m + q), L, per_row((p + m) * m + q), p + m < a ? L : 0, W,
-                      sc.phase_plane(p, q, m), P);
+                      sc.phase_plane(p, q), P);
       }
       for (std::size_t p = 0; p < m; ++p)
-        interleave<m>(sc.phase_plane(p, 0, m), sc.phase_plane(p, 1, m), sc.phase_plane(p, m == 4 ? 2 : 0, m),
-                      sc.phase_plane(p, m == 4 ? 3 : 1, m), sc.row_group(p), P);
+        interleave<m>(sc.phase_plane(p, 0), sc.phase_plane(p, 1), sc.phase_plane(p, 2 % m), sc.phase_plane(p, 3 % m),
+                      sc.row_group(p), P);
       T* plane = dx + (img * s.c + c) * s.h * s.w;
       for (std::size_t r = 0; r < s.h; ++r) {
         const std::size_t u = r + s.ph;
@@ -399,13 +399,13 @@ void backward_tiles(const Shape& s, const T* x, const T* w, const T* dy, T* dx, 
     if (dw) {
       // V again rather than kept from the forward: keeping it (2.25x x for 4x4 tiles, 4x for 2x2) and
       // reading it back from memory measured 5-10% slower than transforming x again, in cache.
-      const T* v = V[part].data();
-      transform_input<m>(s, tl, x + n0 * image, count, V[part].data(), scratch[part]);
+      T* v = V[part].data();
+      transform_input<m>(s, tl, x + n0 * image, count, v, scratch[part]);
       for (std::size_t k = 0; k < a * a; ++k)  // dU[k] [F, C] += dM[k] [F, T] V[k]^T [T, C]
         gemm({false, true, s.f, s.c, T_all}, dM[part].data() + k * T_all, a * a * T_all, v + k * T_all, a * a * T_all,
              dU[part].data() + k * s.f * s.c, s.c, /*accumulate=*/true);
     }
-    if (dx) {
+    if (dx) {  // dV goes where V was (dU is done with it)
       for (std::size_t k = 0; k < a * a; ++k)  // dV[k] [C, T] = U[k]^T [C, F] dM[k] [F, T]
         gemm({true, false, s.c, T_all, s.f}, U.data() + k * s.f * s.c, s.c, dM[part].data() + k * T_all,
              a * a * T_all, V[part].data() + k * T_all, a * a * T_all);
