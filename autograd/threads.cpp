@@ -56,24 +56,24 @@ class Pool {
  public:
   // Runs parts 1..parts-1 of job on the workers and part 0 here.
   void run(std::size_t parts, std::size_t n, const Job& job) {
+    Ticket ticket;
     {
       std::lock_guard lock(mutex_);
       while (workers_.size() + 1 < parts) {
         const std::size_t id = workers_.size() + 1;
         workers_.emplace_back([this, id] { work(id); });
       }
-      job_ = &job;
-      n_ = n;
-      parts_ = parts;
+      current_ = {&job, n, parts, current_.generation + 1};
+      ticket = current_;
       error_ = nullptr;
       pending_.store(parts - 1);
-      generation_.fetch_add(1);  // publishes the fields above to workers that see the new value
+      generation_.store(current_.generation);  // lets spinning workers know without taking the lock
     }
     wake_.notify_all();
 
-    std::exception_ptr mine;
+    std::exception_ptr mine;  // part 0's error
     try {
-      run_part(0);
+      run_part(ticket, 0);
     } catch (...) {
       mine = std::current_exception();
     }
@@ -82,33 +82,47 @@ class Pool {
       done_.wait(lock, [&] { return pending_.load() == 0; });
     }
     std::lock_guard lock(mutex_);
-    job_ = nullptr;
+    current_.job = nullptr;
     if (mine) std::rethrow_exception(mine);
     if (error_) std::rethrow_exception(error_);
   }
 
  private:
-  void run_part(std::size_t part) {
-    const std::size_t begin = n_ * part / parts_, end = n_ * (part + 1) / parts_;
+  // One job as a worker sees it. Each worker copies it under the lock: a worker that is not needed
+  // for a job may look at it late, while `run` is already writing the next one, and a copy made
+  // piecemeal could mix two jobs (a part run twice, another never, and a caller that waits forever).
+  struct Ticket {
+    const Job* job = nullptr;
+    std::size_t n = 0, parts = 1;
+    std::uint64_t generation = 0;
+  };
+
+  static void run_part(const Ticket& t, std::size_t part) {
+    const std::size_t begin = t.n * part / t.parts, end = t.n * (part + 1) / t.parts;
     inside_part = true;
     struct Reset {
       ~Reset() { inside_part = false; }
     } reset;
-    (*job_)(part, begin, end);
+    (*t.job)(part, begin, end);
   }
 
   void work(std::size_t id) {
-    std::size_t seen = 0;
+    std::uint64_t seen = 0;
     for (;;) {
-      if (!spin_until([&] { return generation_.load() != seen; })) {
+      Ticket t;
+      spin_until([&] { return generation_.load() != seen; });
+      {
         std::unique_lock lock(mutex_);
-        wake_.wait(lock, [&] { return generation_.load() != seen; });
+        wake_.wait(lock, [&] { return current_.generation != seen; });
+        t = current_;
       }
-      seen = generation_.load();
-      if (id >= parts_) continue;
+      seen = t.generation;
+      // Not needed for this job: the caller does not wait for this worker, so it must not touch
+      // the job, which may already be finished.
+      if (id >= t.parts || !t.job) continue;
       std::exception_ptr err;
       try {
-        run_part(id);
+        run_part(t, id);
       } catch (...) {
         err = std::current_exception();
       }
@@ -126,9 +140,9 @@ class Pool {
   std::mutex mutex_;
   std::condition_variable wake_, done_;
   std::vector<std::thread> workers_;
-  const Job* job_ = nullptr;
-  std::size_t n_ = 0, parts_ = 1;
-  std::atomic<std::size_t> pending_{0}, generation_{0};
+  Ticket current_;  // written by `run` under mutex_; read by workers under mutex_
+  std::atomic<std::size_t> pending_{0};
+  std::atomic<std::uint64_t> generation_{0};  // current_.generation, for spinning without the lock
   std::exception_ptr error_;
 };
 
