@@ -68,7 +68,10 @@ Tensor& Tensor::requires_grad_(bool on) {
 }
 bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }
 bool Tensor::is_leaf() const { return !impl_ || impl_->op == nullptr; }
-Tensor Tensor::grad() const { return impl_ ? impl_->grad : Tensor(); }
+const Tensor& Tensor::grad() const {
+  static const Tensor undefined;
+  return impl_ ? impl_->grad : undefined;
+}
 void Tensor::zero_grad() {
   if (impl_) impl_->grad = Tensor();
 }

@@ -9,6 +9,7 @@
 #include <source_location>
 #include <span>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -41,9 +42,14 @@ class Tensor {
   double item() const;  // the value of a one-element tensor
 
   // The value as an xtensor array; throws unless T matches dtype().
-  template <class T> const xt::xarray<T>& value() const;
+  template <class T> const xt::xarray<T>& value() const&;
+  // On a temporary (`f(x).value<float>()`) the value comes as a copy: a reference into a tensor that
+  // dies at the end of the statement would dangle (`const auto& v = model(x).value<float>();`).
+  template <class T> xt::xarray<T> value() const&&;
   // Writable access for code that updates tensors in place outside the tape (optimizers, init).
-  template <class T> xt::xarray<T>& mutable_value();
+  // Only on a named tensor: a write into a temporary is either lost or dangles.
+  template <class T> xt::xarray<T>& mutable_value() &;
+  template <class T> xt::xarray<T>& mutable_value() && = delete;
 
   Tensor to(DType dtype, Site site = Site::current()) const;
   Tensor reshape(const Shape& shape, Site site = Site::current()) const;
@@ -53,7 +59,9 @@ class Tensor {
   Tensor& requires_grad_(bool on = true);
   bool requires_grad() const;
   bool is_leaf() const;          // made by the user, not recorded by an op
-  Tensor grad() const;           // accumulated gradient; undefined until a backward reaches it
+  // The accumulated gradient; undefined until a backward reaches it. A reference, as in PyTorch, so
+  // `x.grad().value<double>()` reads the gradient in place.
+  const Tensor& grad() const;
   void zero_grad();              // forget the accumulated gradient
   Tensor& retain_grad();         // keep this non-leaf tensor's gradient after backward
   Tensor detach() const;         // same value, cut from the tape
@@ -157,14 +165,18 @@ Tensor rand(const Shape& shape, DType dtype = f32);   // uniform on [0, 1)
 
 // --- implementation of the small inline members -------------------------------------------------
 template <class T>
-const xt::xarray<T>& Tensor::value() const {
+const xt::xarray<T>& Tensor::value() const& {
   if (!impl_) throw Error("value: the tensor is undefined");
   if (auto* a = std::get_if<xt::xarray<T>>(&impl_->value)) return *a;
   throw Error("value<{}>: the tensor is {}", dtype_name(dtype_of<T>()), dtype_name(dtype()));
 }
 template <class T>
-xt::xarray<T>& Tensor::mutable_value() {
-  return const_cast<xt::xarray<T>&>(value<T>());
+xt::xarray<T> Tensor::value() const&& {
+  return static_cast<const Tensor&>(*this).value<T>();
+}
+template <class T>
+xt::xarray<T>& Tensor::mutable_value() & {
+  return const_cast<xt::xarray<T>&>(std::as_const(*this).value<T>());
 }
 
 }  // namespace xgrad

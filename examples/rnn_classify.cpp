@@ -163,7 +163,7 @@ double accuracy(Classifier& model, const std::vector<Batch>& set) {
   xg::NoGradGuard no_grad;
   std::size_t right = 0, total = 0;
   for (const auto& b : set) {
-    const auto& logits = model(b.x).value<float>();
+    const xt::xarray<float> logits = model(b.x).value<float>();
     for (std::size_t j = 0; j < b.y.size(); ++j, ++total)
       right += (logits(j, 1) > logits(j, 0)) == (b.y[j] == 1);
   }

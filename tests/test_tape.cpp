@@ -1,6 +1,9 @@
 // Tape semantics: accumulation, reuse, retain_graph, no_grad, detach, zero_grad, error messages,
 // and a million-op chain that must not recurse.
 #include <doctest/doctest.h>
+#include <type_traits>
+#include <utility>
+
 #include <xgrad/xgrad.hpp>
 
 namespace xg = xgrad;
@@ -52,8 +55,32 @@ TEST_CASE("a gradient shared by two leaves is stored separately on each") {
   // add passes dy to both inputs; changing one leaf's grad in place must not change the other's
   auto a = leaf(1.0), b = leaf(2.0);
   (a + b).backward();
-  a.grad().mutable_value<double>()(0) = 100.0;
+  xg::Tensor ga = a.grad();
+  ga.mutable_value<double>()(0) = 100.0;
+  CHECK(a.grad().item() == 100.0);
   CHECK(b.grad().item() == 1.0);
+}
+
+// `const auto& v = model(x).value<float>();` once kept a reference into a tensor destroyed at the
+// end of the statement (examples/rnn_classify.cpp, found by ASan). On a temporary, value() now
+// returns a copy, and mutable_value() does not compile.
+template <class T>
+concept WritableValue = requires(T t) { std::forward<T>(t).template mutable_value<double>(); };
+static_assert(std::is_same_v<decltype(std::declval<xg::Tensor>().value<float>()), xt::xarray<float>>);
+static_assert(std::is_same_v<decltype(std::declval<xg::Tensor&>().value<float>()), const xt::xarray<float>&>);
+static_assert(WritableValue<xg::Tensor&>);
+static_assert(!WritableValue<xg::Tensor>);
+static_assert(!WritableValue<const xg::Tensor&>);
+
+TEST_CASE("the value of a temporary tensor outlives it") {
+  auto x = leaf(3.0);
+  const auto& v = (x * 2.0).value<double>();  // the product is gone after this line
+  CHECK(v(0) == 6.0);
+  const auto& g = [&] {
+    (x * x).backward();
+    return x;
+  }().grad().value<double>();  // grad() is a reference into x, which is alive
+  CHECK(g(0) == 6.0);
 }
 
 TEST_CASE("the graph is freed after backward - a second backward is a clear error") {
