@@ -33,7 +33,7 @@ Tensor owned(Tensor g) {
 void accumulate(TensorImpl& x, Tensor g, const TensorImpl& node) {
   const DType x_dtype = x.value.index() == 0 ? f32 : f64;
   if (g.dtype() != x_dtype)
-    throw Error("backward of {}: gradient is {} but the input is {}", where(node), dtype_name(g.dtype()),
+    throw BackwardError("backward of {}: gradient is {} but the input is {}", where(node), dtype_name(g.dtype()),
                 dtype_name(x_dtype));
   // Compared in place: building two Shape vectors for every input of every node is a measurable
   // part of backward on small tensors, and the shapes almost always match.
@@ -118,9 +118,10 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const {
         for (std::size_t i = 0; i < dx.size(); ++i)
           if (dx[i].defined() && node.inputs[i].requires_grad())
             accumulate(*node.inputs[i].impl(), std::move(dx[i]), node);
+      } catch (const BackwardError&) {
+        throw;
       } catch (const std::exception& e) {
-        if (std::string_view(e.what()).starts_with("backward of")) throw;
-        throw Error("backward of {}: {}", where(node), e.what());
+        throw BackwardError("backward of {}: {}", where(node), e.what());
       }
     }
     if (!retain_graph) {

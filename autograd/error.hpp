@@ -15,6 +15,12 @@ struct Error : std::runtime_error {
       : std::runtime_error(fmt::format(format, std::forward<Args>(args)...)) {}
 };
 
+// An error raised while back-propagating through a node, already naming the node's op and line.
+// The engine wraps any other exception from a node's backward in one of these, exactly once.
+struct BackwardError : Error {
+  using Error::Error;
+};
+
 // Shapes print as [3,4] in every message, a scalar as [].
 template <class Shape>
 std::string shape_str(const Shape& shape) {

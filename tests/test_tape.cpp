@@ -199,6 +199,27 @@ TEST_CASE("an error raised inside a node's backward names the op and the line th
   CHECK_THROWS_WITH_AS(y.backward(), Contains(expected.c_str()), xg::Error);
 }
 
+TEST_CASE("an op's own error that happens to start with 'backward of' is still wrapped with its site") {
+  // The engine once recognised its own wrapper by the text "backward of" and passed such messages on
+  // without the op and the line.
+  auto x = xg::scalar(1.0, xg::f64).requires_grad_();
+  const xg::Site here = xg::Site::current();
+  auto y = xg::record("custom", x * 1.0, {x},
+                      [](xg::Backward&) { throw xg::Error("backward of custom is not written yet"); }, here);
+  const std::string expected = fmt::format("backward of 'custom' recorded at {}:{}: backward of custom is not written yet",
+                                           here.file_name(), here.line());
+  CHECK_THROWS_WITH_AS(y.backward(), expected.c_str(), xg::Error);
+  // and an error from an inner node is wrapped once, not once per node it passes through
+  auto z = xg::tanh(xg::record("broken", x * 1.0, {x}, [](xg::Backward& b) { b.dx[0] = b.dy.to(xg::f32); }, here));
+  try {
+    z.backward();
+    FAIL("no error");
+  } catch (const xg::Error& e) {
+    const std::string what = e.what();
+    CHECK(what.find("backward of", 1) == std::string::npos);
+  }
+}
+
 TEST_CASE("operators record the line of the user's expression") {
   auto x = leaf(1.0);
   const int line = __LINE__ + 1;
@@ -283,6 +304,28 @@ TEST_CASE("gradcheck refuses a non-leaf input whose gradient would not be kept")
   auto x = xg::randn({3}, xg::f64).requires_grad_() * 3.0;
   CHECK_THROWS_WITH_AS(xg::gradcheck([](const std::vector<xg::Tensor>& in) { return xg::sum(in[0]); }, {x}),
                        Contains("gradcheck: input 0 [3] is the output of 'mul'"), xg::Error);
+}
+
+TEST_CASE("gradcheck with no input that requires grad says so in its own words") {
+  auto x = xg::randn({3}, xg::f64);
+  CHECK_THROWS_WITH_AS(xg::gradcheck([](const std::vector<xg::Tensor>& in) { return xg::sum(in[0]); }, {x}),
+                       "gradcheck: none of the 1 inputs requires grad, so there is no gradient to check; mark the "
+                       "inputs to check with requires_grad_()",
+                       xg::Error);
+}
+
+TEST_CASE("an undefined tensor or a wrong input size is blamed on the op or layer that was called") {
+  const xg::Tensor undefined, x = xg::ones({5, 4});
+  CHECK_THROWS_WITH_AS(xg::matmul(undefined, x), Contains("matmul: the tensor is undefined"), xg::Error);
+  CHECK_THROWS_WITH_AS(undefined.item(), Contains("item: the tensor is undefined"), xg::Error);
+  xg::nn::Linear fc(3, 2);
+  CHECK_THROWS_WITH_AS(fc(undefined), "Linear(in=3, out=2): the input is undefined", xg::Error);
+  CHECK_THROWS_WITH_AS(fc(x), "Linear(in=3, out=2): expects 3 input features (an input [..., 3]), got [5,4] with 4",
+                       xg::Error);
+  CHECK_THROWS_WITH_AS(xg::linear(x, xg::ones({2, 3})),
+                       "linear: input [5,4] x weight [2,3]: the weight [out, in] expects 3 input features, the input "
+                       "has 4",
+                       xg::Error);
 }
 
 TEST_CASE("gradcheck reports a finite difference that crosses a kink instead of failing") {
