@@ -1,6 +1,12 @@
 #include "module.hpp"
 
+#include <cxxabi.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <typeinfo>
 
 #include "../autograd/dispatch.hpp"
 #include "../ops/arithmetic.hpp"
@@ -11,10 +17,11 @@ namespace {
 // While summary() runs, every Module::operator() reports here.
 struct SummaryRow {
   std::size_t depth;
-  std::string describe, shape;
+  std::string name, describe, shape;
   std::size_t params;
 };
 thread_local std::vector<SummaryRow>* summary_rows = nullptr;
+thread_local const std::map<const Module*, std::string>* summary_names = nullptr;
 thread_local std::size_t summary_depth = 0;
 
 template <class Visit>
@@ -28,7 +35,8 @@ void walk(const Module& m, const std::string& prefix, Visit&& visit) {
 Tensor Module::operator()(const Tensor& x) {
   if (!summary_rows) return forward(x);
   const std::size_t row = summary_rows->size();
-  summary_rows->push_back({summary_depth, describe(), "", 0});
+  const auto name = summary_names->find(this);
+  summary_rows->push_back({summary_depth, name == summary_names->end() ? "" : name->second, describe(), "", 0});
   for (const auto& [name, p] : params_) summary_rows->at(row).params += p.numel();
   ++summary_depth;
   Tensor y = forward(x);
@@ -37,7 +45,16 @@ Tensor Module::operator()(const Tensor& x) {
   return y;
 }
 
-std::string Module::describe() const { return "Module"; }
+// A user's module is described by its class name ("TwoLayer"), without namespaces.
+std::string Module::describe() const {
+  const char* mangled = typeid(*this).name();
+  int status = 0;
+  const std::unique_ptr<char, void (*)(void*)> demangled(abi::__cxa_demangle(mangled, nullptr, nullptr, &status),
+                                                         std::free);
+  std::string name = status == 0 && demangled ? demangled.get() : mangled;
+  if (const auto colon = name.rfind("::"); colon != std::string::npos) name.erase(0, colon + 2);
+  return name;
+}
 
 std::vector<Tensor> Module::parameters() const {
   std::vector<Tensor> out;
@@ -121,28 +138,38 @@ void Module::check_new_name(const std::string& name) const {
 }
 
 std::string Module::summary(const Shape& input_shape, DType dtype) {
+  // Each module's own train/eval mode, and its dotted name for the rows.
+  std::vector<std::pair<Module*, bool>> modes;
+  std::map<const Module*, std::string> names;
+  walk(*this, "", [&](const Module& m, const std::string& prefix) {
+    modes.emplace_back(const_cast<Module*>(&m), m.training_);
+    names.emplace(&m, prefix.empty() ? "" : prefix.substr(0, prefix.size() - 1));
+  });
+  struct Restore {  // also when forward throws
+    std::vector<std::pair<Module*, bool>>& modes;
+    ~Restore() {
+      for (auto [m, training] : modes) m->training_ = training;
+      summary_rows = nullptr;
+      summary_names = nullptr;
+    }
+  };
   std::vector<SummaryRow> rows;
-  const bool was_training = training_;
-  eval();  // a batch of one cannot be normalized with batch statistics; eval also draws no dropout masks
   {
+    Restore restore{modes};
+    eval();  // a batch of one cannot be normalized with batch statistics; eval also draws no dropout masks
     NoGradGuard no_grad;
     summary_rows = &rows;
+    summary_names = &names;
     summary_depth = 0;
-    try {
-      (*this)(zeros(input_shape, dtype));
-    } catch (...) {
-      summary_rows = nullptr;
-      train(was_training);
-      throw;
-    }
-    summary_rows = nullptr;
+    (*this)(zeros(input_shape, dtype));
   }
-  train(was_training);
   std::size_t width = 5;
-  for (const auto& r : rows) width = std::max(width, 2 * r.depth + r.describe.size());
+  auto label = [](const SummaryRow& r) {
+    return std::string(2 * r.depth, ' ') + (r.name.empty() ? r.describe : fmt::format("{}: {}", r.name, r.describe));
+  };
+  for (const auto& r : rows) width = std::max(width, label(r).size());
   std::string out = fmt::format("{:<{}}  {:>16}  {:>10}\n", "layer", width, "output shape", "params");
-  for (const auto& r : rows)
-    out += fmt::format("{:<{}}  {:>16}  {:>10}\n", std::string(2 * r.depth, ' ') + r.describe, width, r.shape, r.params);
+  for (const auto& r : rows) out += fmt::format("{:<{}}  {:>16}  {:>10}\n", label(r), width, r.shape, r.params);
   out += fmt::format("input {}, total parameters: {}\n", shape_str(input_shape), parameter_count());
   return out;
 }

@@ -30,7 +30,8 @@ class Module {
   virtual Tensor forward(const Tensor& x) = 0;
   Tensor operator()(const Tensor& x);
 
-  // A short description of the layer and its settings, e.g. "Linear(in=4, out=8, bias)".
+  // A short description of the layer and its settings, e.g. "Linear(in=4, out=8)" or
+  // "Linear(in=4, out=8, no bias)". The default is the class name ("TwoLayer").
   virtual std::string describe() const;
 
   // Parameters of this module and all its descendants, in registration order; names are dotted
@@ -54,8 +55,9 @@ class Module {
   // optimizers skip them (transfer learning).
   void requires_grad_(bool on);
 
-  // One line per module: name, description, output shape for an input of `input_shape`, and
-  // parameter count; computed by running forward on zeros under NoGradGuard, in eval mode.
+  // One line per module called: its dotted name ("fc1", "features.0"), description, output shape
+  // for an input of `input_shape`, and parameter count; computed by running forward on zeros under
+  // NoGradGuard in eval mode. Every module's own train/eval mode is restored afterwards.
   std::string summary(const Shape& input_shape, DType dtype = f32);
 
  protected:

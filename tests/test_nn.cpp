@@ -101,7 +101,8 @@ TEST_CASE("Linear computes x W^T + b with W of shape [out in]") {
   b = xt::xarray<float>{10, 20, 30};
   auto y = l(xg::tensor({{1.0, 1.0}}));
   CHECK(y.value<float>() == xt::xarray<float>{{13, 27, 41}});
-  CHECK_THROWS_WITH_AS(l(xg::zeros({2, 5})), Contains("linear: input [2,5] x weight [3,2]"), xg::Error);
+  CHECK_THROWS_WITH_AS(l(xg::zeros({2, 5})), "Linear(in=2, out=3): expects 2 input features (an input [..., 2]), got [2,5] with 5",
+                       xg::Error);
 }
 
 TEST_CASE("activation forward values and gradients at 0 follow PyTorch") {
@@ -269,6 +270,31 @@ TEST_CASE("summary lists each layer with its output shape and parameter count") 
   CHECK(s.find("[2,4,4,4]") != std::string::npos);
   CHECK(s.find("[2,10]") != std::string::npos);
   CHECK(s.find("total parameters: 690") != std::string::npos);  // 4*9+4 + 64*10+10
+}
+
+namespace {
+struct TwoLayer : nn::Module {
+  std::shared_ptr<nn::Linear> fc1 = register_module("fc1", nn::Linear(4, 3));
+  std::shared_ptr<nn::ReLU> act = register_module("act", nn::ReLU());
+  std::shared_ptr<nn::Linear> fc2 = register_module("fc2", nn::Linear(3, 2));
+  std::shared_ptr<nn::BatchNorm1d> bn = register_module("bn", nn::BatchNorm1d(2));
+  xg::Tensor forward(const xg::Tensor& x) override { return (*bn)((*fc2)((*act)((*fc1)(x)))); }
+};
+}  // namespace
+
+TEST_CASE("summary names a user's module by its class and its children by their names, and keeps each mode") {
+  TwoLayer net;
+  net.bn->eval();  // the user froze the statistics of one layer
+  const std::string s = net.summary({5, 4});
+  MESSAGE(s);
+  CHECK(s.find("TwoLayer") != std::string::npos);
+  CHECK(s.find("fc1: Linear(in=4, out=3)") != std::string::npos);
+  CHECK(s.find("act: ReLU") != std::string::npos);
+  CHECK(s.find("fc2: Linear(in=3, out=2)") != std::string::npos);
+  // summary() once put every child back in the parent's mode: bn came back training
+  CHECK(net.is_training());
+  CHECK(net.fc1->is_training());
+  CHECK_FALSE(net.bn->is_training());
 }
 
 TEST_CASE("registering a name twice is an error") {
