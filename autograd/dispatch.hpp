@@ -5,7 +5,10 @@
 namespace xgrad::detail {
 
 inline const Value& checked_value(const char* op, const Tensor& t) {
-  if (!t.defined()) throw Error("{}: the tensor is undefined", op);
+  if (!t.defined())
+    throw Error("{}: the tensor is undefined (a default-constructed xg::Tensor, or the grad() of a tensor no "
+                "gradient reached)",
+                op);
   return t.impl()->value;
 }
 

@@ -34,6 +34,10 @@ GradcheckReport gradcheck(const GradcheckFn& f, std::vector<Tensor> inputs, cons
       throw Error("gradcheck: input {} {} is the output of '{}', not a leaf: its gradient is not kept; pass a leaf "
                   "(e.g. x.detach().requires_grad_())",
                   i, shape_str(inputs[i].shape()), inputs[i].op());
+  if (std::none_of(inputs.begin(), inputs.end(), [](const Tensor& x) { return x.requires_grad(); }))
+    throw Error("gradcheck: none of the {} inputs requires grad, so there is no gradient to check; mark the "
+                "inputs to check with requires_grad_()",
+                inputs.size());
   const std::mt19937_64 rng_state = generator();  // every f(...) below starts from this state
   std::mt19937_64 own_rng(options.seed);
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "allocation.hpp"
 #include "dispatch.hpp"
 #include "malloc_tuning.hpp"
 #include "random.hpp"
@@ -52,6 +53,7 @@ DType Tensor::dtype() const {
   return impl_->value.index() == 0 ? f32 : f64;
 }
 double Tensor::item() const {
+  detail::checked_value("item", *this);
   if (numel() != 1)
     throw Error("item: tensor of shape {} has {} elements; item() needs exactly one", shape_str(shape()), numel());
   return detail::visit("item", *this, [](const auto& a) { return static_cast<double>(a.data()[0]); });
@@ -129,7 +131,8 @@ Tensor make(DType dtype, F&& f) {
   return dtype == f32 ? Tensor(f(float{})) : Tensor(f(double{}));
 }
 template <class Dist>
-Tensor sample(const Shape& shape, DType dtype, Dist dist) {
+Tensor sample(const char* op, const Shape& shape, DType dtype, Dist dist) {
+  detail::check_allocation(op, shape, dtype);
   // Drawn in double and rounded, so one seed gives the same numbers in f32 and f64.
   return make(dtype, [&](auto t) {
     using T = decltype(t);
@@ -162,7 +165,10 @@ Tensor tensor(std::initializer_list<std::initializer_list<double>> rows, DType d
   });
 }
 
-Tensor full(const Shape& shape, double value, DType dtype) {
+namespace {
+// `op` is the factory the caller used, for the error about a shape too large for this machine.
+Tensor filled(const char* op, const Shape& shape, double value, DType dtype) {
+  detail::check_allocation(op, shape, dtype);
   return make(dtype, [&](auto t) {
     using T = decltype(t);
     xt::xarray<T> a = xt::xarray<T>::from_shape(shape);
@@ -170,12 +176,15 @@ Tensor full(const Shape& shape, double value, DType dtype) {
     return a;
   });
 }
+}  // namespace
+Tensor full(const Shape& shape, double value, DType dtype) { return filled("full", shape, value, dtype); }
 Tensor scalar(double value, DType dtype) { return full({}, value, dtype); }
-Tensor zeros(const Shape& shape, DType dtype) { return full(shape, 0.0, dtype); }
-Tensor ones(const Shape& shape, DType dtype) { return full(shape, 1.0, dtype); }
+Tensor zeros(const Shape& shape, DType dtype) { return filled("zeros", shape, 0.0, dtype); }
+Tensor ones(const Shape& shape, DType dtype) { return filled("ones", shape, 1.0, dtype); }
 Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
 Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype()); }
 Tensor arange(std::size_t n, DType dtype) {
+  detail::check_allocation("arange", {n}, dtype);
   return make(dtype, [&](auto t) {
     using T = decltype(t);
     xt::xarray<T> a = xt::xarray<T>::from_shape({n});
@@ -183,8 +192,12 @@ Tensor arange(std::size_t n, DType dtype) {
     return a;
   });
 }
-Tensor randn(const Shape& shape, DType dtype) { return sample(shape, dtype, std::normal_distribution<double>(0, 1)); }
-Tensor rand(const Shape& shape, DType dtype) { return sample(shape, dtype, std::uniform_real_distribution<double>(0, 1)); }
+Tensor randn(const Shape& shape, DType dtype) {
+  return sample("randn", shape, dtype, std::normal_distribution<double>(0, 1));
+}
+Tensor rand(const Shape& shape, DType dtype) {
+  return sample("rand", shape, dtype, std::uniform_real_distribution<double>(0, 1));
+}
 
 // --- random --------------------------------------------------------------------------------------
 std::mt19937_64& generator() {

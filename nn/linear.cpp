@@ -18,7 +18,13 @@ Linear::Linear(std::size_t in, std::size_t out, bool bias) : in_(in), out_(out) 
   }
 }
 
-Tensor Linear::forward(const Tensor& x) { return linear(x, weight, bias); }
+Tensor Linear::forward(const Tensor& x) {
+  if (!x.defined()) throw Error("{}: the input is undefined", describe());
+  if (const Shape s = x.shape(); s.empty() || s.back() != in_)
+    throw Error("{}: expects {} input features (an input [..., {}]), got {} with {}", describe(), in_, in_,
+                shape_str(s), s.empty() ? 0 : s.back());
+  return linear(x, weight, bias);
+}
 
 std::string Linear::describe() const {
   return fmt::format("Linear(in={}, out={}{})", in_, out_, bias.defined() ? "" : ", no bias");

@@ -1,6 +1,7 @@
 // matmul: C = A B.   dA = dC B^T,   dB = A^T dC   (each a GEMM with a transpose flag)
 #include "matmul.hpp"
 
+#include "../autograd/allocation.hpp"
 #include "../autograd/dispatch.hpp"
 #include "arithmetic.hpp"
 #include "blas.hpp"
@@ -22,9 +23,13 @@ Tensor gemm(const Tensor& a, bool ta, const Tensor& b, bool tb) {
   const std::size_t m = ta ? ca : ra, k = ta ? ra : ca, kb = tb ? cb : rb, n = tb ? rb : cb;
   if (k != kb)
     throw Error("matmul: {} x {}: inner dimensions {} and {} differ", shape_str(sa), shape_str(sb), k, kb);
+  const Shape out = batched ? Shape{batch, m, n} : Shape{m, n};
+  check_allocation("matmul", out, a.dtype(), [&] {
+    return fmt::format("{}{} x {}{}", shape_str(sa), ta ? "^T" : "", shape_str(sb), tb ? "^T" : "");
+  });
   return visit2("matmul", a, b, [&](const auto& x, const auto& y) {
     using Array = std::decay_t<decltype(x)>;
-    Array c = Array::from_shape(batched ? Shape{batch, m, n} : Shape{m, n});
+    Array c = Array::from_shape(out);
     for (std::size_t i = 0; i < batch; ++i)
       gemm({ta, tb, m, n, k}, x.data() + i * ra * ca, ca, y.data() + i * rb * cb, cb, c.data() + i * m * n, n);
     return Tensor(std::move(c));
@@ -33,10 +38,15 @@ Tensor gemm(const Tensor& a, bool ta, const Tensor& b, bool tb) {
 }  // namespace detail
 
 Tensor matmul(const Tensor& a, const Tensor& b, Site site) {
+  detail::checked_value("matmul", a);
+  detail::checked_value("matmul", b);
   const Shape sa = a.shape(), sb = b.shape();
   if (sa.size() == 3 && sb.size() == 2) {  // a batch of rows times one matrix: one big GEMM
     if (sa[2] != sb[0])
       throw Error("matmul: {} x {}: inner dimensions {} and {} differ", shape_str(sa), shape_str(sb), sa[2], sb[0]);
+    // checked with the shapes the caller passed, before the reshape hides them
+    detail::check_allocation("matmul", {sa[0], sa[1], sb[1]}, a.dtype(),
+                             [&] { return fmt::format("{} x {}", shape_str(sa), shape_str(sb)); });
     return reshape(matmul(reshape(a, {sa[0] * sa[1], sa[2]}, site), b, site), {sa[0], sa[1], sb[1]}, site);
   }
   return record("matmul", detail::gemm(a, false, b, false), {a, b}, [](Backward& g) {
@@ -47,16 +57,31 @@ Tensor matmul(const Tensor& a, const Tensor& b, Site site) {
 
 // y = x W^T (+ b);   dx = dy W,   dW = dy^T x,   db = sum of dy over the rows
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, Site site) {
+  detail::checked_value("linear", x);
+  detail::checked_value("linear", w);
   const Shape sx = x.shape(), sw = w.shape();
-  if (sw.size() != 2 || sx.empty() || sx.back() != sw[1])
-    throw Error("linear: input {} x weight {}: expected weight [out, in] with in = {}", shape_str(sx), shape_str(sw),
-                sx.empty() ? 0 : sx.back());
+  if (sw.size() != 2) throw Error("linear: weight {} is not 2-D [out, in]", shape_str(sw));
+  if (sx.empty() || sx.back() != sw[1])
+    throw Error("linear: input {} x weight {}: the weight [out, in] expects {} input features, the input has {}",
+                shape_str(sx), shape_str(sw), sw[1], sx.empty() ? 0 : sx.back());
   if (b.defined() && b.shape() != Shape{sw[0]})
     throw Error("linear: bias {} does not match weight {} (expected [{}])", shape_str(b.shape()), shape_str(sw), sw[0]);
+  // Checked here so the message names linear, not the matmul or add inside it.
+  if (w.dtype() != x.dtype())
+    throw Error("linear: input {} is {} but weight {} is {}", shape_str(sx), dtype_name(x.dtype()), shape_str(sw),
+                dtype_name(w.dtype()));
+  if (b.defined() && b.dtype() != x.dtype())
+    throw Error("linear: bias {} is {} but input {} is {}", shape_str(b.shape()), dtype_name(b.dtype()), shape_str(sx),
+                dtype_name(x.dtype()));
+  Shape out(sx.begin(), sx.end() - 1);
+  out.push_back(sw[0]);
+  detail::check_allocation("linear", out, x.dtype(),
+                           [&] { return fmt::format("input {} x weight {}", shape_str(sx), shape_str(sw)); });
   if (sx.size() != 2) {  // [..., in]: one GEMM over all leading positions
-    Shape out(sx.begin(), sx.end() - 1);
-    out.push_back(sw[0]);
-    return reshape(linear(reshape(x, {x.numel() / sx.back(), sx.back()}, site), w, b, site), out, site);
+    // rows from the leading dimensions, not numel() / in, which divides by zero when in is 0
+    std::size_t rows = 1;
+    for (std::size_t d = 0; d + 1 < sx.size(); ++d) rows *= sx[d];
+    return reshape(linear(reshape(x, {rows, sx.back()}, site), w, b, site), out, site);
   }
   Tensor y = detail::gemm(x, false, w, true);
   if (b.defined()) {
