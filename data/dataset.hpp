@@ -82,7 +82,8 @@ TrainValidation train_validation_split(const Dataset& dataset, std::size_t valid
 std::vector<std::size_t> permutation(std::size_t n, std::uint64_t seed, std::uint64_t stream = 0);
 
 namespace detail {
-// Uniform on [0, n) without modulo bias (rejection), platform independent unlike std distributions.
+// Uniform on [0, n) without modulo bias (rejection), the same with every standard library (the std
+// distributions are not: see autograd/random.hpp).
 std::size_t uniform_below(std::mt19937_64& rng, std::size_t n);
 double uniform01(std::mt19937_64& rng);  // uniform on [0, 1), 53 bits
 }  // namespace detail

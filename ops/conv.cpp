@@ -21,7 +21,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
+#include <limits>
 
+#include "../autograd/allocation.hpp"
 #include "../autograd/dispatch.hpp"
 #include "../autograd/threads.hpp"
 #include "blas.hpp"
@@ -209,6 +212,15 @@ Geometry check(const Tensor& x, const Tensor& w, const Tensor& b, Size2 stride, 
   if (padding.h < 0 || padding.w < 0)
     throw Error("conv2d: padding [{},{}] must not be negative (input {}, weight {})", padding.h, padding.w,
                 shape_str(sx), shape_str(sw));
+  // Beyond any real layer, and bounded so that H + 2 padding and the offsets computed from them stay
+  // far from wrapping around.
+  constexpr std::int64_t limit = std::numeric_limits<std::int32_t>::max();
+  if (stride.h > limit || stride.w > limit)
+    throw Error("conv2d: stride [{},{}] is beyond {} (input {}, weight {})", stride.h, stride.w, limit, shape_str(sx),
+                shape_str(sw));
+  if (padding.h > limit || padding.w > limit)
+    throw Error("conv2d: padding [{},{}] is beyond {} (input {}, weight {})", padding.h, padding.w, limit,
+                shape_str(sx), shape_str(sw));
   if (sw[2] == 0 || sw[3] == 0) throw Error("conv2d: weight {} has an empty kernel", shape_str(sw));
   Geometry g{sx[0], sx[1], sx[2], sx[3], sw[0], sw[2], sw[3], std::size_t(stride.h), std::size_t(stride.w),
              std::size_t(padding.h), std::size_t(padding.w), 0, 0};
@@ -218,6 +230,10 @@ Geometry check(const Tensor& x, const Tensor& w, const Tensor& b, Size2 stride, 
                 pair_str(g.kh, g.kw), shape_str(sw), pair_str(hp, wp), shape_str(sx), g.ph, g.pw);
   g.oh = (hp - g.kh) / g.sh + 1;
   g.ow = (wp - g.kw) / g.sw + 1;
+  detail::check_allocation("conv2d", {g.n, g.f, g.oh, g.ow}, x.dtype(), [&] {
+    return fmt::format("input {} and weight {} with stride [{},{}] and padding [{},{}]", shape_str(sx), shape_str(sw),
+                       g.sh, g.sw, g.ph, g.pw);
+  });
   return g;
 }
 
@@ -236,7 +252,7 @@ std::size_t parts_for(const Geometry& g) {
   return macs < 2e6 ? 1 : detail::parallel_parts(g.n);
 }
 
-// Runs fn(part, n0, count) over the images of [first, last) in chunks of images_per_chunk.
+// Runs fn(n0, count) over the images of [first, last) in chunks of images_per_chunk.
 template <class F>
 void for_each_chunk(const Geometry& g, std::size_t first, std::size_t last, F&& fn) {
   const std::size_t chunk = images_per_chunk(g);
