@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include <xgrad/autograd/kinks.hpp>
 #include <xgrad/xgrad.hpp>
 
 #include "error_text.hpp"
@@ -205,4 +206,62 @@ TEST_CASE("parallel_for stress: 2-8 parts on 8 threads, every part of every job 
     if (!ok) ++bad_jobs;
   }
   CHECK(bad_jobs == 0);
+}
+
+namespace {
+// A small training run that depends on nothing but its seed: its own model, optimizer, data and
+// dropout masks, all drawn from this thread's generator.
+std::vector<xt::xarray<double>> train_own_model(std::uint64_t seed) {
+  xg::manual_seed(seed);
+  xg::nn::Sequential net{xg::nn::Linear(6, 16), xg::nn::Tanh(), xg::nn::Dropout(0.2), xg::nn::Linear(16, 3)};
+  net.to(xg::f64);
+  xg::optim::Adam opt(net.parameters(), {.lr = 1e-2});
+  const xg::Tensor x = xg::randn({32, 6}, xg::f64);
+  const xg::Tensor target = xg::randn({32, 3}, xg::f64);
+  for (int step = 0; step < 50; ++step) {
+    opt.zero_grad();
+    xg::mean(xg::pow(net(x) - target, 2)).backward();
+    opt.step();
+  }
+  std::vector<xt::xarray<double>> out;
+  for (const auto& p : net.parameters()) out.push_back(p.value<double>());
+  return out;
+}
+}  // namespace
+
+TEST_CASE("two threads training their own models at once get bitwise the results of one after the other") {
+  const auto first = train_own_model(1), second = train_own_model(2);
+  std::vector<xt::xarray<double>> a, b;
+  std::thread ta([&] { a = train_own_model(1); }), tb([&] { b = train_own_model(2); });
+  ta.join();
+  tb.join();
+  REQUIRE(a.size() == first.size());
+  REQUIRE(b.size() == second.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    CHECK(a[i] == first[i]);  // xtensor's == compares shapes and every element exactly
+    CHECK(b[i] == second[i]);
+  }
+  CHECK_FALSE(first[0] == second[0]);  // different seeds: the comparison above means something
+}
+
+TEST_CASE("recording mode, the kink recorder and the constant cache belong to one thread") {
+  const xg::Tensor x = xg::ones({2}, xg::f64).requires_grad_();
+  xg::NoGradGuard no_grad;  // on this thread only
+  CHECK_FALSE((x * 2.0).requires_grad());
+  xg::kinks::Recorder recorder;  // likewise
+  CHECK(xg::kinks::recording());
+  bool other_records = false, other_sees_recorder = true;
+  xg::Tensor other_y;  // kept, so its constant's address cannot be reused below
+  std::thread([&] {
+    other_y = x * 2.0;
+    other_records = other_y.requires_grad();
+    other_sees_recorder = xg::kinks::recording();
+  }).join();
+  CHECK(other_records);
+  CHECK_FALSE(other_sees_recorder);
+  // this thread's cached constant 2.0 is not the one the other thread made for itself
+  xg::grad_mode::set_enabled(true);
+  const xg::Tensor z = x * 2.0;
+  xg::grad_mode::set_enabled(false);
+  CHECK(z.impl()->inputs.at(1).impl() != other_y.impl()->inputs.at(1).impl());
 }
