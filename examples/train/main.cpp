@@ -6,10 +6,13 @@
 //
 // Writes <out>/history.csv, <out>/loss.csv, PNG plots (with gnuplot), <out>/best.safetensors and
 // <out>/last.safetensors (model + optimizer state); --resume continues from last.safetensors.
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+
+#include <signal.h>
 
 #include <CLI/CLI.hpp>
 #include <fmt/os.h>
@@ -17,6 +20,7 @@
 
 #include "models.hpp"
 #include "solver.hpp"
+#include "validators.hpp"
 
 namespace xg = xgrad;
 namespace fs = std::filesystem;
@@ -31,6 +35,7 @@ struct Config {
   std::uint64_t seed = 0;
   std::string data_dir = "/usr/share/datasets/fashion-mnist", out = "out";
   bool resume = false, sanity_checks = false, augment = false;
+  bool validation_given = false, momentum_given = false;  // given on the command line, not the defaults
 };
 
 std::unique_ptr<xg::optim::Optimizer> make_optimizer(const Config& c, const std::vector<xg::Tensor>& params) {
@@ -157,83 +162,233 @@ int sanity_checks(const Config& c, const xg::data::Dataset& train) {
   return failures;
 }
 
+// A bad option found after parsing, against the data or a checkpoint. Printed as CLI11 prints its own.
+struct OptionError : std::runtime_error {
+  template <class... Args>
+  explicit OptionError(fmt::format_string<Args...> format, Args&&... args)
+      : std::runtime_error(fmt::format(format, std::forward<Args>(args)...)) {}
+};
+
+// Exit codes besides CLI11's own (100 and up for options it refuses); 1 is any other error.
+constexpr int exit_bad_option = 2, exit_diverged = 3;
+
+std::string usage_error(const std::string& message) {
+  return fmt::format("train: {}\nRun with --help for more information.\n", message);
+}
+
+void add_options(CLI::App& app, Config& c) {
+  using trainer::finite_number, trainer::whole_number;
+  static const std::vector<std::string> optimizers{"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"};
+  static const std::vector<std::string> schedules{"none", "step", "exp", "invtime", "cosine", "plateau"};
+  constexpr long long many = 1'000'000, images = 100'000'000;
+  app.add_option("--model", c.model, "softmax, svm, mlp, convnet, convnet-bn")
+      ->check(CLI::IsMember(trainer::model_names()))->capture_default_str();
+  app.add_option("--optimizer", c.optimizer, "sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw")
+      ->check(CLI::IsMember(optimizers))->capture_default_str();
+  app.add_option("--lr", c.lr, "learning rate > 0 (default: 1e-3 for adam/adamw/rmsprop, 0.05 otherwise; "
+                               "with --resume it replaces the checkpoint's)")
+      ->check(trainer::positive_number());
+  app.add_option("--momentum", c.momentum, "momentum in [0, 1) for the momentum and nesterov optimizers")
+      ->check(finite_number(0, 1, false, true, "must be in [0, 1)", "[0,1)"))->capture_default_str();
+  app.add_option("--schedule", c.schedule, "none, step, exp, invtime, cosine, plateau (per epoch)")
+      ->check(CLI::IsMember(schedules))->capture_default_str();
+  app.add_option("--warmup", c.warmup, "epochs of linear warmup before the schedule (fewer than --epochs)")
+      ->check(whole_number(0, many))->capture_default_str();
+  app.add_option("--reg", c.reg, "L2 regularization strength (loss += reg/2 * sum w^2)")
+      ->check(trainer::non_negative_number())->capture_default_str();
+  app.add_option("--epochs", c.epochs)->check(whole_number(1, many))->capture_default_str();
+  app.add_option("--batch-size", c.batch_size)->check(whole_number(1, many))->capture_default_str();
+  app.add_option("--validation", c.validation,
+                 "training images held out for validation (by default at most a fifth of them)")
+      ->check(whole_number(0, images))->capture_default_str();
+  app.add_option("--train-subset", c.train_subset, "train on only this many images (0: all)")
+      ->check(whole_number(0, images));
+  app.add_option("--seed", c.seed)->check(trainer::not_negative())->capture_default_str();
+  app.add_option("--data-dir", c.data_dir, "an MNIST-format directory")->check(CLI::ExistingDirectory)->capture_default_str();
+  app.add_option("--out", c.out, "where histories, plots and checkpoints go")->capture_default_str();
+  app.add_flag("--augment", c.augment, "random horizontal flips and 2-pixel random crops");
+  app.add_flag("--resume", c.resume, "continue from <out>/last.safetensors");
+  app.add_flag("--sanity-checks", c.sanity_checks, "run the notes' sanity checks and exit");
+  app.failure_message([](const CLI::App*, const CLI::Error& e) { return usage_error(e.what()); });
+}
+
+// Checks between options, which CLI11's per-option validators cannot see.
+void check_option_pairs(const Config& c) {
+  if (c.warmup > 0 && c.warmup >= c.epochs)
+    throw OptionError("--warmup {} must be smaller than --epochs {} (the warmup leads into the schedule)", c.warmup,
+                      c.epochs);
+  if (c.momentum_given && c.optimizer != "momentum" && c.optimizer != "nesterov")
+    throw OptionError("--momentum {} has no effect with --optimizer {} (only with momentum or nesterov)", c.momentum,
+                      c.optimizer);
+  if (fs::exists(c.out) && !fs::is_directory(c.out)) throw OptionError("--out {} is a file, not a directory", c.out);
+}
+
+// The epoch <out>/last.safetensors ends, checked before the data is loaded.
+std::size_t check_resume(const Config& c, const fs::path& last) {
+  if (!fs::exists(last))
+    throw OptionError("--resume: there is no {} to continue from (train without --resume first)", last.string());
+  const xg::Metadata meta = xg::load_metadata(last.string());
+  const auto epoch = meta.find("epoch"), model = meta.find("model");
+  if (epoch == meta.end()) throw OptionError("--resume: {} has no epoch in its metadata", last.string());
+  if (model != meta.end() && model->second != c.model)
+    throw OptionError("--resume: {} holds a {} model, not --model {}", last.string(), model->second, c.model);
+  const std::size_t done = std::stoul(epoch->second);
+  if (c.epochs < done)
+    throw OptionError("--epochs {} is fewer than the {} epochs {} has already trained", c.epochs, done, last.string());
+  return done;
+}
+
+// The options that depend on how many training images the data directory has; returns the
+// validation size.
+std::size_t check_against_data(const Config& c, std::size_t available) {
+  if (c.train_subset > available)
+    throw OptionError("--train-subset {} is more than the {} training images in {}", c.train_subset, available,
+                      c.data_dir);
+  const std::size_t n = c.train_subset ? c.train_subset : available;
+  const std::size_t validation = c.validation_given ? c.validation : std::min(c.validation, n / 5);
+  if (validation >= n) {
+    const std::string images = c.train_subset ? fmt::format("--train-subset {}", c.train_subset)
+                                              : fmt::format("the {} training images in {}", available, c.data_dir);
+    throw OptionError("--validation {} must be smaller than {} (at least one image must be left to train on)",
+                      c.validation, images);
+  }
+  if (c.sanity_checks && n - validation < 500)
+    throw OptionError("--sanity-checks needs 500 training images; {} are left of {} after the {} held out for "
+                      "validation", n - validation, n, validation);
+  return validation;
+}
+
+// Continues from <out>/last.safetensors after `epoch` epochs: the model, the optimizer's state, the
+// schedule's position, and the best validation accuracy so far (so that best.safetensors is replaced
+// only by a better epoch, not by the first one after the restart).
+void resume(const Config& c, Solver& solver, xg::nn::Module& model, xg::optim::Optimizer& optimizer,
+            xg::optim::LRScheduler* schedule, const fs::path& out, std::size_t epoch) {
+  const fs::path last = out / "last.safetensors", best = out / "best.safetensors";
+  xg::load(model, optimizer, last.string());
+  // The file holds the lr the run ended with: an explicit --lr must not be silently replaced by it.
+  if (c.lr > 0)
+    for (std::size_t g = 0; g < optimizer.group_count(); ++g) optimizer.set_lr(g, c.lr);
+  solver.start_epoch = epoch;
+  for (std::size_t e = 0; e < epoch && schedule; ++e) schedule->step();
+  if (fs::exists(best)) {
+    const xg::Metadata meta = xg::load_metadata(best.string());
+    if (const auto acc = meta.find("val_acc"); acc != meta.end()) solver.best_val_acc = std::stod(acc->second);
+  }
+  fmt::print("resumed from {} after epoch {}\n", last.string(), epoch);
+}
+
+// A nan or inf loss: say where, keep the checkpoints of the last good epoch as they are.
+int report_divergence(const Solver& solver, const fs::path& out) {
+  const trainer::Divergence& d = *solver.diverged;
+  write_history(out, solver);  // loss.csv ends with the non-finite loss
+  std::fflush(stdout);          // the message comes after the output so far, also in a log of both
+  const std::size_t kept = solver.epochs.empty() ? solver.start_epoch : solver.epochs.back().epoch;
+  const std::string checkpoints =
+      kept == 0 ? std::string("no checkpoint was written")
+                : fmt::format("{} (epoch {}) and {} are kept as they were", (out / "last.safetensors").string(), kept,
+                              (out / "best.safetensors").string());
+  fmt::print(stderr,
+             "train: the loss became {} at epoch {}, iteration {} of {} (lr {:.3g}); training stopped, {}. "
+             "Try a smaller --lr (e.g. {:.3g}).\n",
+             d.loss, d.epoch, d.iteration, d.iterations, d.lr, checkpoints, d.lr / 10);
+  return exit_diverged;
+}
+
+// A trainer killed while it writes a checkpoint leaves the temporary file of xg::save's atomic write
+// ("last.safetensors.tmp-<pid>-<n>", nn/checkpoint.hpp); those of processes that are gone are removed.
+void remove_stale_temporaries(const fs::path& out) {
+  if (!fs::is_directory(out)) return;
+  std::vector<fs::path> stale;
+  for (const auto& entry : fs::directory_iterator(out))
+    for (const std::string prefix : {"last.safetensors.tmp-", "best.safetensors.tmp-"}) {
+      const std::string name = entry.path().filename().string();
+      const long pid = name.starts_with(prefix) ? std::strtol(name.c_str() + prefix.size(), nullptr, 10) : 0;
+      if (pid > 0 && ::kill(pid_t(pid), 0) != 0 && errno == ESRCH) stale.push_back(entry.path());
+    }
+  std::error_code ignored;  // another process may have removed it first
+  for (const auto& path : stale) fs::remove(path, ignored);
+}
+
+// The notes' rule of thumb: a loss above 3 times the initial one has exploded, even while it is finite.
+void warn_if_exploding(const Solver& solver, const trainer::EpochRecord& r) {
+  if (solver.loss_history.empty() || !(r.loss > 3 * solver.loss_history.front())) return;
+  fmt::print(stderr, "train: warning: epoch {}'s loss {:.4g} is more than 3 times the first iteration's ({:.4g}): "
+             "training is diverging; try a smaller --lr\n", r.epoch, r.loss, solver.loss_history.front());
+}
+
+int run(const Config& c) {
+  const auto start = std::chrono::steady_clock::now();
+  check_option_pairs(c);
+  const fs::path out = c.out;
+  const std::size_t resume_epoch = c.resume ? check_resume(c, out / "last.safetensors") : 0;
+  xg::data::Dataset full = xg::data::load_mnist_dir(c.data_dir, "train");
+  const xg::data::Dataset test = xg::data::load_mnist_dir(c.data_dir, "test");
+  const std::size_t validation_size = check_against_data(c, full.size());
+  if (c.train_subset && c.train_subset < full.size()) full = full.subset(0, c.train_subset);
+  auto [train, validation] = xg::data::train_validation_split(full, validation_size, c.seed);
+  full = {};  // the split holds copies: do not keep a third 188 MB copy of the images alive while training
+  // Per-channel normalization, fitted on the training split only and applied to every batch, so the
+  // images stay the file's bytes (47 MB for the training set instead of 188 MB of floats).
+  const xg::data::ChannelNormalize normalize(train);
+  fmt::print("data: {} train, {} validation, {} test images from {}\n", train.size(), validation.size(),
+             test.size(), c.data_dir);
+  if (c.sanity_checks) return sanity_checks(c, normalize.transform(train.subset(0, 500))) == 0 ? 0 : 1;
+
+  xg::manual_seed(c.seed);
+  auto model = trainer::make_model(c.model);
+  auto optimizer = make_optimizer(c, model->parameters());
+  auto schedule = make_schedule(c, *optimizer);
+  std::unique_ptr<xg::optim::ReduceLROnPlateau> plateau;
+  if (c.schedule == "plateau")
+    plateau = std::make_unique<xg::optim::ReduceLROnPlateau>(*optimizer, xg::optim::ReduceLROnPlateauOptions{.mode = xg::optim::PlateauMode::max, .patience = 1});
+  fmt::print("{}", model->summary({1, 1, 28, 28}));
+
+  fs::create_directories(out);
+  remove_stale_temporaries(out);
+  Solver solver(*model, *optimizer, train, validation,
+                {.epochs = c.epochs, .batch_size = c.batch_size, .loss = c.model == "svm" ? "svm" : "cross_entropy",
+                 .reg = c.reg, .seed = c.seed, .augment = c.augment, .preprocess = normalize,
+                 .stop_on_nonfinite_loss = true});
+  if (c.resume) resume(c, solver, *model, *optimizer, schedule.get(), out, resume_epoch);
+  solver.on_epoch_end = [&](const trainer::EpochRecord& r) {
+    const xg::Metadata meta{{"epoch", std::to_string(r.epoch)}, {"model", c.model}, {"val_acc", fmt::format("{:.6f}", r.val_acc)}};
+    xg::save(*model, *optimizer, (out / "last.safetensors").string(), meta);
+    if (r.val_acc >= solver.best_val_acc) xg::save(*model, *optimizer, (out / "best.safetensors").string(), meta);
+    if (schedule) schedule->step();
+    if (plateau) plateau->step(r.val_acc);
+    write_history(out, solver);
+    warn_if_exploding(solver, r);
+  };
+  solver.train();
+  if (solver.diverged) return report_divergence(solver, out);
+  plot(out);
+  // After a resume without a better epoch, the best parameters are only in best.safetensors.
+  if (solver.best_params.empty() && fs::exists(out / "best.safetensors"))
+    xg::load(*model, (out / "best.safetensors").string());
+  solver.restore_best();
+  const double test_acc = solver.accuracy(test);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  fmt::print("best validation accuracy {:.2f}%\n", 100 * solver.best_val_acc);
+  fmt::print("test accuracy {:.2f}% ({} images, model {}, {:.0f} s in all)\n", 100 * test_acc, test.size(),
+             c.model, seconds);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Config c;
   CLI::App app{"Train a classifier on Fashion-MNIST (or any MNIST-format directory) with xgrad"};
-  app.add_option("--model", c.model, "softmax, svm, mlp, convnet, convnet-bn")->capture_default_str();
-  app.add_option("--optimizer", c.optimizer, "sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw")->capture_default_str();
-  app.add_option("--lr", c.lr, "learning rate (default: 1e-3 for adam/adamw/rmsprop, 0.05 otherwise)");
-  app.add_option("--momentum", c.momentum, "momentum for the momentum and nesterov optimizers")->capture_default_str();
-  app.add_option("--schedule", c.schedule, "none, step, exp, invtime, cosine, plateau (per epoch)")->capture_default_str();
-  app.add_option("--warmup", c.warmup, "epochs of linear warmup before the schedule")->capture_default_str();
-  app.add_option("--reg", c.reg, "L2 regularization strength (loss += reg/2 * sum w^2)")->capture_default_str();
-  app.add_option("--epochs", c.epochs)->capture_default_str();
-  app.add_option("--batch-size", c.batch_size)->capture_default_str();
-  app.add_option("--validation", c.validation, "training images held out for validation")->capture_default_str();
-  app.add_option("--train-subset", c.train_subset, "train on only this many images (0: all)");
-  app.add_option("--seed", c.seed)->capture_default_str();
-  app.add_option("--data-dir", c.data_dir, "an MNIST-format directory")->capture_default_str();
-  app.add_option("--out", c.out, "where histories, plots and checkpoints go")->capture_default_str();
-  app.add_flag("--augment", c.augment, "random horizontal flips and 2-pixel random crops");
-  app.add_flag("--resume", c.resume, "continue from <out>/last.safetensors");
-  app.add_flag("--sanity-checks", c.sanity_checks, "run the notes' sanity checks and exit");
+  add_options(app, c);
   CLI11_PARSE(app, argc, argv);
-
+  c.validation_given = app.count("--validation") > 0;
+  c.momentum_given = app.count("--momentum") > 0;
   try {
-    const auto start = std::chrono::steady_clock::now();
-    xg::data::Dataset full = xg::data::load_mnist_dir(c.data_dir, "train");
-    const xg::data::Dataset test = xg::data::load_mnist_dir(c.data_dir, "test");
-    if (c.train_subset && c.train_subset < full.size()) full = full.subset(0, c.train_subset);
-    auto [train, validation] = xg::data::train_validation_split(full, std::min(c.validation, full.size() / 5), c.seed);
-    full = {};  // the split holds copies: do not keep a third 188 MB copy of the images alive while training
-    // Per-channel normalization, fitted on the training split only and applied to every batch, so the
-    // images stay the file's bytes (47 MB for the training set instead of 188 MB of floats).
-    const xg::data::ChannelNormalize normalize(train);
-    fmt::print("data: {} train, {} validation, {} test images from {}\n", train.size(), validation.size(),
-               test.size(), c.data_dir);
-    if (c.sanity_checks) return sanity_checks(c, normalize.transform(train.subset(0, 500))) == 0 ? 0 : 1;
-
-    xg::manual_seed(c.seed);
-    auto model = trainer::make_model(c.model);
-    auto optimizer = make_optimizer(c, model->parameters());
-    auto schedule = make_schedule(c, *optimizer);
-    std::unique_ptr<xg::optim::ReduceLROnPlateau> plateau;
-    if (c.schedule == "plateau")
-      plateau = std::make_unique<xg::optim::ReduceLROnPlateau>(*optimizer, xg::optim::ReduceLROnPlateauOptions{.mode = xg::optim::PlateauMode::max, .patience = 1});
-    fmt::print("{}", model->summary({1, 1, 28, 28}));
-
-    const fs::path out = c.out;
-    fs::create_directories(out);
-    Solver solver(*model, *optimizer, train, validation,
-                  {.epochs = c.epochs, .batch_size = c.batch_size, .loss = c.model == "svm" ? "svm" : "cross_entropy",
-                   .reg = c.reg, .seed = c.seed, .augment = c.augment, .preprocess = normalize});
-    if (c.resume) {
-      const std::string path = (out / "last.safetensors").string();
-      xg::load(*model, *optimizer, path);
-      const auto meta = xg::load_metadata(path);
-      solver.start_epoch = std::stoul(meta.at("epoch"));
-      for (std::size_t e = 0; e < solver.start_epoch && schedule; ++e) schedule->step();
-      fmt::print("resumed from {} after epoch {}\n", path, solver.start_epoch);
-    }
-    solver.on_epoch_end = [&](const trainer::EpochRecord& r) {
-      const xg::Metadata meta{{"epoch", std::to_string(r.epoch)}, {"model", c.model}, {"val_acc", fmt::format("{:.6f}", r.val_acc)}};
-      xg::save(*model, *optimizer, (out / "last.safetensors").string(), meta);
-      if (r.val_acc >= solver.best_val_acc) xg::save(*model, *optimizer, (out / "best.safetensors").string(), meta);
-      if (schedule) schedule->step();
-      if (plateau) plateau->step(r.val_acc);
-      write_history(out, solver);
-    };
-    solver.train();
-    plot(out);
-    solver.restore_best();
-    const double test_acc = solver.accuracy(test);
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    fmt::print("best validation accuracy {:.2f}%\n", 100 * solver.best_val_acc);
-    fmt::print("test accuracy {:.2f}% ({} images, model {}, {:.0f} s in all)\n", 100 * test_acc, test.size(),
-               c.model, seconds);
-    return 0;
+    return run(c);
+  } catch (const OptionError& e) {
+    std::fflush(stdout);
+    fmt::print(stderr, "{}", usage_error(e.what()));
+    return exit_bad_option;
   } catch (const std::exception& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return 1;

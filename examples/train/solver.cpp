@@ -69,6 +69,14 @@ void Solver::train() {
       optimizer_.zero_grad();
       const xg::Tensor scores = model_(batch.images);
       const xg::Tensor l = loss(scores, batch.labels);
+      const double value = l.item();
+      if (options_.stop_on_nonfinite_loss && !std::isfinite(value)) {
+        // Before backward() and step(): the parameters stay those that produced the last finite loss.
+        progress.finish();
+        loss_history.push_back(value);
+        diverged = Divergence{epoch + 1, batch_index + 1, loader.size(), value, optimizer_.lr(0)};
+        return;
+      }
       l.backward();
       // The update/weight ratio, measured on the first batch of each epoch.
       std::vector<xg::Tensor> before;
@@ -80,7 +88,6 @@ void Solver::train() {
           const double w = norm(before[i]);
           if (w > 0) record.update_ratio[named[i].first] = norm(named[i].second - before[i]) / w;
         }
-      const double value = l.item();
       loss_history.push_back(value);
       loss_sum += value * double(batch.size());
       const auto predicted = xg::argmax(scores, 1);

@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,17 @@ struct SolverOptions {
   // training set): the datasets can stay as they were loaded, bytes, instead of a float copy each
   xg::data::BatchTransform preprocess;
   bool verbose = true;
+  // Stop train() at the first nan or inf loss, before its backward pass and update, and fill
+  // Solver::diverged (the other examples keep training and judge the final loss themselves).
+  bool stop_on_nonfinite_loss = false;
+};
+
+// Where training stopped on a nan or inf loss.
+struct Divergence {
+  std::size_t epoch = 0;       // 1-based, as printed
+  std::size_t iteration = 0;   // 1-based, within the epoch
+  std::size_t iterations = 0;  // batches per epoch
+  double loss = 0, lr = 0;
 };
 
 struct EpochRecord {
@@ -52,6 +64,7 @@ class Solver {
   double best_val_acc = -1;
   xg::nn::NamedTensors best_params;   // copies of the best parameters and buffers
   std::size_t start_epoch = 0;        // > 0 when resuming
+  std::optional<Divergence> diverged; // set when stop_on_nonfinite_loss stopped training
 
   void restore_best();  // copies best_params back into the model
 
