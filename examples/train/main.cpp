@@ -295,7 +295,7 @@ int report_divergence(const Solver& solver, const fs::path& out) {
 }
 
 // A trainer killed while it writes a checkpoint leaves the temporary file of xg::save's atomic write
-// ("last.safetensors.tmp-<pid>-<n>", nn/checkpoint.hpp); those of processes that are gone are removed.
+// ("last.safetensors.tmp-<pid>-<n>", next to the target); those of processes that are gone are removed.
 void remove_stale_temporaries(const fs::path& out) {
   if (!fs::is_directory(out)) return;
   std::vector<fs::path> stale;
