@@ -1,12 +1,13 @@
 #pragma once
 // xgrad: a define-by-run reverse-mode autograd for C++20.
-//   autograd/  the Tensor handle, the tape and backward(), gradcheck
+//   autograd/  the Tensor handle, the tape and backward()
 //   ops/       the differentiable primitives, one family per file
 //   nn/        modules (layers) composed from ops, initialization, checkpoints
 //   optim/     optimizers, learning-rate schedules, gradient clipping
+//   data/      datasets, the IDX reader, the DataLoader
+//   testing/   gradcheck, for checking gradients in tests
 #include "autograd/dtype.hpp"
 #include "autograd/error.hpp"
-#include "autograd/gradcheck.hpp"
 #include "autograd/print.hpp"
 #include "autograd/random.hpp"
 #include "autograd/tensor.hpp"
@@ -32,6 +33,7 @@
 #include "nn/conv.hpp"
 #include "nn/dropout.hpp"
 #include "nn/embedding.hpp"
+#include "nn/flatten.hpp"
 #include "nn/init.hpp"
 #include "nn/linear.hpp"
 #include "nn/maxout.hpp"
@@ -43,6 +45,7 @@
 #include "optim/adagrad.hpp"
 #include "optim/adam.hpp"
 #include "optim/clip.hpp"
+#include "optim/ema.hpp"
 #include "optim/optimizer.hpp"
 #include "optim/rmsprop.hpp"
 #include "optim/schedule.hpp"
@@ -52,5 +55,6 @@
 #include "data/eigen.hpp"
 #include "data/idx.hpp"
 #include "data/transforms.hpp"
+#include "testing/gradcheck.hpp"
 
 namespace xg = xgrad;

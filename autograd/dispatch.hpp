@@ -30,6 +30,18 @@ decltype(auto) visit2(const char* op, const Tensor& a, const Tensor& b, F&& f) {
   return f(a.value<double>(), b.value<double>());
 }
 
+// The element type of an array (or of a reference to one): `using T = value_t<decltype(a)>;`.
+template <class A>
+using value_t = typename std::decay_t<A>::value_type;
+
+// f.template operator()<T>() with T = float or double by dtype, for code that works on raw pointers
+// rather than on a tensor's array (the optimizers' steps): `with_dtype(d, [&]<class T>() { ... });`.
+template <class F>
+decltype(auto) with_dtype(DType dtype, F&& f) {
+  if (dtype == f32) return f.template operator()<float>();
+  return f.template operator()<double>();
+}
+
 // Converts an xtensor shape (svector) to xg::Shape.
 template <class S>
 Shape to_shape(const S& s) {

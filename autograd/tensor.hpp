@@ -52,6 +52,9 @@ class Tensor {
   template <class T> xt::xarray<T>& mutable_value() && = delete;
 
   Tensor to(DType dtype, Site site = Site::current()) const;
+  // x.reshape(...) and x.transpose() as PyTorch spells them, the two shape ops that model code chains
+  // most. They are the ops xg::reshape / xg::transpose, so they are defined with them in ops/shape.cpp:
+  // the one place where this header names something a higher layer implements.
   Tensor reshape(const Shape& shape, Site site = Site::current()) const;
   Tensor transpose(Site site = Site::current()) const;
 
@@ -79,6 +82,9 @@ class Tensor {
  private:
   std::shared_ptr<TensorImpl> impl_;
 };
+
+// Tensors by name, in order: parameters, buffers, state dicts of modules and optimizers.
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 using Value = std::variant<xt::xarray<float>, xt::xarray<double>>;
 

@@ -1,7 +1,6 @@
 #include "dropout.hpp"
 
 #include "../ops/dropout.hpp"
-#include "../ops/shape.hpp"
 
 namespace xgrad::nn {
 
@@ -10,7 +9,5 @@ Dropout::Dropout(double p) : p_(p) {
 }
 Tensor Dropout::forward(const Tensor& x) { return dropout(x, p_, is_training()); }
 std::string Dropout::describe() const { return fmt::format("Dropout(p={})", p_); }
-
-Tensor Flatten::forward(const Tensor& x) { return flatten(x, start_); }
 
 }  // namespace xgrad::nn

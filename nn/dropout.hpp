@@ -14,15 +14,4 @@ class Dropout : public Module {
   double p_;
 };
 
-// Flatten: [N, d1, d2, ...] -> [N, d1 * d2 * ...] (from start_axis on).
-class Flatten : public Module {
- public:
-  explicit Flatten(std::size_t start_axis = 1) : start_(start_axis) {}
-  Tensor forward(const Tensor& x) override;
-  std::string describe() const override { return "Flatten"; }
-
- private:
-  std::size_t start_;
-};
-
 }  // namespace xgrad::nn

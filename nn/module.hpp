@@ -11,6 +11,7 @@
 //   };
 //
 // Copying a module copies handles: the copy shares its parameters with the original.
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -20,7 +21,7 @@
 
 namespace xgrad::nn {
 
-using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+using xgrad::NamedTensors;
 
 class Module {
  public:
@@ -63,6 +64,11 @@ class Module {
  protected:
   Tensor register_parameter(const std::string& name, Tensor value);  // marks it requires_grad
   Tensor register_buffer(const std::string& name, Tensor value);
+  // register_parameter as a callable, for helpers that register on a module's behalf (the recurrent
+  // layers' detail::register_cell).
+  std::function<Tensor(const std::string&, Tensor)> parameter_registrar() {
+    return [this](const std::string& name, Tensor value) { return register_parameter(name, std::move(value)); };
+  }
   template <class M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
     check_new_name(name);

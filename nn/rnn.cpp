@@ -54,25 +54,12 @@ RNNBase::RNNBase(CellKind kind, const char* name, std::size_t input_size, std::s
     throw Error("{}: the nonlinearity option is for RNN only", name);
 
   const std::size_t G = gate_count(kind), D = num_directions(), H = hidden_size;
-  const double bound = 1.0 / std::sqrt(static_cast<double>(H));
-  auto param = [&](std::string name, Shape shape) {
-    Tensor t = register_parameter(name, zeros(shape));
-    init::uniform_(t, -bound, bound);
-    return t;
-  };
   // PyTorch's order: for each layer, for each direction: w_ih, w_hh, b_ih, b_hh.
   for (std::size_t l = 0; l < options.num_layers; ++l)
     for (std::size_t d = 0; d < D; ++d) {
-      const std::string suffix = fmt::format("_l{}{}", l, d ? "_reverse" : "");
       const std::size_t in = l == 0 ? input_size : D * H;
-      LayerWeights w;
-      w.weight_ih = param("weight_ih" + suffix, {G * H, in});
-      w.weight_hh = param("weight_hh" + suffix, {G * H, H});
-      if (options.bias) {
-        w.bias_ih = param("bias_ih" + suffix, {G * H});
-        w.bias_hh = param("bias_hh" + suffix, {G * H});
-      }
-      weights_.push_back(w);
+      weights_.push_back(detail::register_cell(parameter_registrar(), G, in, H, options.bias,
+                                               fmt::format("_l{}{}", l, d ? "_reverse" : "")));
     }
 }
 

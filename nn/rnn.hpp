@@ -59,9 +59,7 @@ class RNNBase : public Module {
   std::size_t num_directions() const { return options_.bidirectional ? 2 : 1; }
 
   // The parameters of layer `layer` in direction `reverse` (bias_ih and bias_hh undefined without bias).
-  struct LayerWeights {
-    Tensor weight_ih, weight_hh, bias_ih, bias_hh;
-  };
+  using LayerWeights = detail::CellParameters;
   const LayerWeights& weights(std::size_t layer, bool reverse = false) const;
 
  protected:

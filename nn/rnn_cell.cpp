@@ -54,6 +54,24 @@ Tensor gru_step(const CellWeights& w, const Tensor& x, const Tensor& h) {
   return n + z * (h - n);
 }
 
+CellParameters register_cell(const Registrar& reg, std::size_t gates, std::size_t input, std::size_t hidden,
+                             bool bias, const std::string& suffix) {
+  const double bound = 1.0 / std::sqrt(static_cast<double>(hidden));
+  auto param = [&](const std::string& name, const Shape& shape) {
+    Tensor t = reg(name + suffix, zeros(shape));
+    init::uniform_(t, -bound, bound);
+    return t;
+  };
+  CellParameters p;
+  p.weight_ih = param("weight_ih", {gates * hidden, input});
+  p.weight_hh = param("weight_hh", {gates * hidden, hidden});
+  if (bias) {
+    p.bias_ih = param("bias_ih", {gates * hidden});
+    p.bias_hh = param("bias_hh", {gates * hidden});
+  }
+  return p;
+}
+
 }  // namespace detail
 
 namespace {
@@ -72,22 +90,6 @@ void check_step_input(const char* layer, const char* what, const Tensor& t, std:
                 dtype_name(t.dtype()), dtype_name(dtype));
 }
 
-// Registers weight_ih [G*H, I], weight_hh [G*H, H] and (with bias) bias_ih, bias_hh [G*H] through
-// `reg` (the module's register_parameter) under PyTorch's names, all ~ U(-1/sqrt(H), 1/sqrt(H)).
-template <class Register>
-void register_cell(Register reg, std::size_t gates, std::size_t input, std::size_t hidden, bool bias, Tensor& w_ih,
-                   Tensor& w_hh, Tensor& b_ih, Tensor& b_hh) {
-  const double bound = 1.0 / std::sqrt(static_cast<double>(hidden));
-  w_ih = reg("weight_ih", zeros({gates * hidden, input}));
-  w_hh = reg("weight_hh", zeros({gates * hidden, hidden}));
-  init::uniform_(w_ih, -bound, bound);
-  init::uniform_(w_hh, -bound, bound);
-  if (!bias) return;
-  b_ih = reg("bias_ih", zeros({gates * hidden}));
-  b_hh = reg("bias_hh", zeros({gates * hidden}));
-  init::uniform_(b_ih, -bound, bound);
-  init::uniform_(b_hh, -bound, bound);
-}
 void check_sizes(const char* layer, std::size_t input, std::size_t hidden) {
   if (input == 0 || hidden == 0)
     throw Error("{}: input_size and hidden_size must be positive, got {} and {}", layer, input, hidden);
@@ -117,8 +119,8 @@ std::string describe_cell(const char* name, std::size_t in, std::size_t hidden, 
 RNNCell::RNNCell(std::size_t input_size, std::size_t hidden_size, bool bias, RNNNonlinearity nonlinearity)
     : input_(input_size), hidden_(hidden_size), nonlinearity_(nonlinearity) {
   check_sizes("RNNCell", input_size, hidden_size);
-  register_cell([this](const char* name, Tensor t) { return register_parameter(name, std::move(t)); }, 1,
-                input_size, hidden_size, bias, weight_ih, weight_hh, bias_ih, bias_hh);
+  const auto p = detail::register_cell(parameter_registrar(), 1, input_size, hidden_size, bias);
+  weight_ih = p.weight_ih, weight_hh = p.weight_hh, bias_ih = p.bias_ih, bias_hh = p.bias_hh;
 }
 
 Tensor RNNCell::forward(const Tensor& x) { return forward(x, Tensor()); }
@@ -140,8 +142,8 @@ std::string RNNCell::describe() const {
 LSTMCell::LSTMCell(std::size_t input_size, std::size_t hidden_size, bool bias)
     : input_(input_size), hidden_(hidden_size) {
   check_sizes("LSTMCell", input_size, hidden_size);
-  register_cell([this](const char* name, Tensor t) { return register_parameter(name, std::move(t)); }, 4,
-                input_size, hidden_size, bias, weight_ih, weight_hh, bias_ih, bias_hh);
+  const auto p = detail::register_cell(parameter_registrar(), 4, input_size, hidden_size, bias);
+  weight_ih = p.weight_ih, weight_hh = p.weight_hh, bias_ih = p.bias_ih, bias_hh = p.bias_hh;
 }
 
 Tensor LSTMCell::forward(const Tensor& x) { return forward(x, LSTMState{}).h; }
@@ -161,8 +163,8 @@ std::string LSTMCell::describe() const { return describe_cell("LSTMCell", input_
 GRUCell::GRUCell(std::size_t input_size, std::size_t hidden_size, bool bias)
     : input_(input_size), hidden_(hidden_size) {
   check_sizes("GRUCell", input_size, hidden_size);
-  register_cell([this](const char* name, Tensor t) { return register_parameter(name, std::move(t)); }, 3,
-                input_size, hidden_size, bias, weight_ih, weight_hh, bias_ih, bias_hh);
+  const auto p = detail::register_cell(parameter_registrar(), 3, input_size, hidden_size, bias);
+  weight_ih = p.weight_ih, weight_hh = p.weight_hh, bias_ih = p.bias_ih, bias_hh = p.bias_hh;
 }
 
 Tensor GRUCell::forward(const Tensor& x) { return forward(x, Tensor()); }

@@ -17,6 +17,8 @@
 // only: the gradient through time is backward over the unrolled tape. The RNN and LSTM cells fold
 // both products and both biases into one GEMM per step: [x, h] [W_ih, W_hh]^T + (b_ih + b_hh).
 #include <cstddef>
+#include <functional>
+#include <string>
 
 #include "module.hpp"
 
@@ -104,6 +106,17 @@ CellWeights prepare(CellKind kind, std::size_t hidden, const Tensor& w_ih, const
 Tensor rnn_step(const CellWeights& w, const Tensor& x, const Tensor& h);
 LSTMState lstm_step(const CellWeights& w, const Tensor& x, const Tensor& h, const Tensor& c);
 Tensor gru_step(const CellWeights& w, const Tensor& x, const Tensor& h);
+
+// A cell's parameters as registered: weight_ih [G*H, I], weight_hh [G*H, H] and, with bias, bias_ih
+// and bias_hh [G*H] (undefined without bias).
+struct CellParameters {
+  Tensor weight_ih, weight_hh, bias_ih, bias_hh;
+};
+// Registers one cell's parameters through `reg` (the module's register_parameter) under PyTorch's
+// names followed by `suffix` ("_l0", "_l1_reverse" in the sequence layers), each ~ U(-1/sqrt(H), 1/sqrt(H)).
+using Registrar = std::function<Tensor(const std::string& name, Tensor value)>;
+CellParameters register_cell(const Registrar& reg, std::size_t gates, std::size_t input, std::size_t hidden,
+                             bool bias, const std::string& suffix = "");
 }  // namespace detail
 
 }  // namespace xgrad::nn

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "../autograd/dispatch.hpp"
+
 namespace xgrad::optim {
 
 namespace {
@@ -41,10 +43,7 @@ void AdaGrad::check_options(const AdaGradOptions& o) const {
 
 void AdaGrad::update(std::size_t group, Tensor& w, const Tensor& grad, ParamState& s) {
   const AdaGradOptions& o = options_[group];
-  if (w.dtype() == f32)
-    adagrad_update<float>(o, w, grad, s);
-  else
-    adagrad_update<double>(o, w, grad, s);
+  xgrad::detail::with_dtype(w.dtype(), [&]<class T>() { adagrad_update<T>(o, w, grad, s); });
 }
 
 std::vector<std::string> AdaGrad::buffer_names(std::size_t) const { return {"sum"}; }

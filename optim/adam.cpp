@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "../autograd/dispatch.hpp"
 #include "../autograd/threads.hpp"
 
 namespace xgrad::optim {
@@ -77,10 +78,7 @@ void check_adam(const char* who, double lr, std::pair<double, double> betas, dou
 }
 
 void run(const AdamConfig& c, Tensor& w, const Tensor& grad, Optimizer::ParamState& s) {
-  if (w.dtype() == f32)
-    adam_update<float>(c, w, grad, s);
-  else
-    adam_update<double>(c, w, grad, s);
+  xgrad::detail::with_dtype(w.dtype(), [&]<class T>() { adam_update<T>(c, w, grad, s); });
 }
 
 std::vector<std::string> adam_buffers(bool amsgrad) {

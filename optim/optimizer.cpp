@@ -6,28 +6,15 @@
 #include <map>
 
 #include "../autograd/dispatch.hpp"
+#include "state_dict.hpp"
 
 namespace xgrad::optim {
 
 namespace {
 
-Tensor copy_of(const Tensor& t) {
-  return detail::visit("state_dict", t, [](const auto& a) { return Tensor(a); });  // deep copy
-}
-
-Tensor f64_scalar(double v) { return scalar(v, f64); }
-
-std::string describe(const Tensor& t) {
-  if (!t.defined()) return "an undefined tensor";
-  return fmt::format("{} {}", shape_str(t.shape()), dtype_name(t.dtype()));
-}
-
-// A 0-d f64 tensor's value, or an error naming the key.
-double read_scalar(std::string_view who, const std::string& key, const Tensor& t) {
-  if (!t.defined() || t.dim() != 0 || t.dtype() != f64)
-    throw Error("{}.load_state_dict: '{}' is {}, expected a 0-d f64 tensor ([] f64)", who, key, describe(t));
-  return t.item();
-}
+using state_io::copy_of;
+using state_io::describe;
+using state_io::f64_scalar;
 
 bool parse_index(std::string_view s, std::size_t& out) {
   if (s.empty() || (s.size() > 1 && s[0] == '0')) return false;
@@ -112,8 +99,8 @@ void Optimizer::step() {
   }
 }
 
-nn::NamedTensors Optimizer::state_dict() const {
-  nn::NamedTensors out;
+NamedTensors Optimizer::state_dict() const {
+  NamedTensors out;
   for (std::size_t g = 0; g < groups_.size(); ++g) out.emplace_back(fmt::format("group.{}.lr", g), f64_scalar(lr(g)));
   for (std::size_t i = 0; i < state_.size(); ++i) {
     const ParamState& s = state_[i];
@@ -124,12 +111,8 @@ nn::NamedTensors Optimizer::state_dict() const {
   return out;
 }
 
-void Optimizer::load_state_dict(const nn::NamedTensors& dict) {
-  const std::string who(name());
-  // Index the keys; duplicates are an error.
-  std::map<std::string, const Tensor*> keys;
-  for (const auto& [k, t] : dict)
-    if (!keys.emplace(k, &t).second) throw Error("{}.load_state_dict: key '{}' appears twice", who, k);
+void Optimizer::load_state_dict(const NamedTensors& dict) {
+  state_io::StateDictReader reader(std::string(name()), dict);
 
   // The group of each flat parameter index.
   std::vector<std::size_t> group_of;
@@ -140,33 +123,26 @@ void Optimizer::load_state_dict(const nn::NamedTensors& dict) {
   std::vector<double> lrs(groups_.size());
   for (std::size_t g = 0; g < groups_.size(); ++g) {
     const std::string key = fmt::format("group.{}.lr", g);
-    auto it = keys.find(key);
-    if (it == keys.end())
-      throw Error("{}.load_state_dict: missing key '{}' (the optimizer has {} parameter groups)", who, key,
-                  groups_.size());
-    lrs[g] = read_scalar(who, key, *it->second);
-    if (!(lrs[g] >= 0.0) || !std::isfinite(lrs[g]))
-      throw Error("{}.load_state_dict: '{}' is {}, not a valid learning rate", who, key, lrs[g]);
-    keys.erase(it);
+    if (!reader.remaining().contains(key))
+      reader.fail(fmt::format("missing key '{}' (the optimizer has {} parameter groups)", key, groups_.size()));
+    lrs[g] = reader.learning_rate(key);
   }
 
   // 2. Per-parameter state: every remaining key must be "<i>.step" or "<i>.<buffer of i's group>".
   std::map<std::size_t, std::map<std::string, const Tensor*>> per_param;
-  for (const auto& [k, t] : keys) {
+  for (const auto& [k, t] : reader.remaining()) {
     const auto dot = k.find('.');
     std::size_t i = 0;
     if (dot == std::string::npos || !parse_index(std::string_view(k).substr(0, dot), i))
-      throw Error("{}.load_state_dict: unexpected key '{}' (expected 'group.<g>.lr', '<i>.step' or '<i>.<buffer>')",
-                  who, k);
+      reader.fail(fmt::format("unexpected key '{}' (expected 'group.<g>.lr', '<i>.step' or '<i>.<buffer>')", k));
     if (i >= flat.size())
-      throw Error("{}.load_state_dict: unexpected key '{}': the optimizer has {} parameters", who, k, flat.size());
+      reader.fail(fmt::format("unexpected key '{}': the optimizer has {} parameters", k, flat.size()));
     const std::string buffer = k.substr(dot + 1);
     if (buffer != "step") {
       const auto names = buffer_names(group_of[i]);
       if (std::find(names.begin(), names.end(), buffer) == names.end())
-        throw Error("{}.load_state_dict: unexpected key '{}': parameter {} (group {}) has buffers [{}] with the "
-                    "current options",
-                    who, k, i, group_of[i], fmt::join(names, ", "));
+        reader.fail(fmt::format("unexpected key '{}': parameter {} (group {}) has buffers [{}] with the current options",
+                                k, i, group_of[i], fmt::join(names, ", ")));
     }
     per_param[i][buffer] = t;
   }
@@ -174,22 +150,16 @@ void Optimizer::load_state_dict(const nn::NamedTensors& dict) {
   std::vector<ParamState> next(flat.size());
   for (const auto& [i, entries] : per_param) {
     const std::string step_key = fmt::format("{}.step", i);
-    auto st = entries.find("step");
-    if (st == entries.end()) throw Error("{}.load_state_dict: missing key '{}'", who, step_key);
-    const double step = read_scalar(who, step_key, *st->second);
-    if (!(step >= 0.0) || step != std::floor(step) || step > 9.0e15)
-      throw Error("{}.load_state_dict: '{}' is {}, not a step count", who, step_key, step);
-    next[i].step = static_cast<std::int64_t>(step);
+    if (!entries.contains("step")) reader.fail(fmt::format("missing key '{}'", step_key));
+    next[i].step = reader.count(step_key);
     for (const auto& n : buffer_names(group_of[i])) {
       const std::string key = fmt::format("{}.{}", i, n);
       auto b = entries.find(n);
       if (b == entries.end())
-        throw Error("{}.load_state_dict: missing key '{}' (expected {}, like parameter {})", who, key,
-                    describe(flat[i]), i);
+        reader.fail(fmt::format("missing key '{}' (expected {}, like parameter {})", key, describe(flat[i]), i));
       const Tensor& t = *b->second;
       if (!t.defined() || t.dtype() != flat[i].dtype() || t.shape() != flat[i].shape())
-        throw Error("{}.load_state_dict: '{}' is {} but parameter {} is {}", who, key, describe(t), i,
-                    describe(flat[i]));
+        reader.fail(fmt::format("'{}' is {} but parameter {} is {}", key, describe(t), i, describe(flat[i])));
       next[i].buffers.emplace_back(n, copy_of(t));
     }
   }

@@ -19,7 +19,6 @@
 #include <vector>
 
 #include "../autograd/tensor.hpp"
-#include "../nn/module.hpp"
 
 namespace xgrad::optim {
 
@@ -58,8 +57,8 @@ class Optimizer {
   // Copies of the learning rates, step counts and buffers; load_state_dict() validates everything
   // (missing or unexpected key, shape, dtype, values) before changing anything, so a failed load
   // leaves the optimizer as it was. Other options come from the constructor, not the checkpoint.
-  nn::NamedTensors state_dict() const;
-  void load_state_dict(const nn::NamedTensors& state);
+  NamedTensors state_dict() const;
+  void load_state_dict(const NamedTensors& state);
 
   // One parameter's state (for optimizer implementations).
   struct ParamState {

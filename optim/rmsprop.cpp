@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "../autograd/dispatch.hpp"
+
 namespace xgrad::optim {
 
 namespace {
@@ -55,10 +57,7 @@ void RMSProp::check_options(const RMSPropOptions& o) const {
 
 void RMSProp::update(std::size_t group, Tensor& w, const Tensor& grad, ParamState& s) {
   const RMSPropOptions& o = options_[group];
-  if (w.dtype() == f32)
-    rmsprop_update<float>(o, w, grad, s);
-  else
-    rmsprop_update<double>(o, w, grad, s);
+  xgrad::detail::with_dtype(w.dtype(), [&]<class T>() { rmsprop_update<T>(o, w, grad, s); });
 }
 
 std::vector<std::string> RMSProp::buffer_names(std::size_t group) const {

@@ -5,44 +5,12 @@
 #include <map>
 #include <numbers>
 
+#include "state_dict.hpp"
+
 namespace xgrad::optim {
 
 namespace {
-std::string describe(const Tensor& t) {
-  if (!t.defined()) return "an undefined tensor";
-  return fmt::format("{} {}", shape_str(t.shape()), dtype_name(t.dtype()));
-}
-
-// Reads 0-d f64 tensors by key; every key must be consumed (finish() reports leftovers).
-class Reader {
- public:
-  Reader(const char* who, const nn::NamedTensors& dict) : who_(who) {
-    for (const auto& [k, t] : dict)
-      if (!keys_.emplace(k, &t).second) throw Error("{}.load_state_dict: key '{}' appears twice", who_, k);
-  }
-  double scalar(const std::string& key) {
-    auto it = keys_.find(key);
-    if (it == keys_.end()) throw Error("{}.load_state_dict: missing key '{}'", who_, key);
-    const Tensor& t = *it->second;
-    if (!t.defined() || t.dim() != 0 || t.dtype() != f64)
-      throw Error("{}.load_state_dict: '{}' is {}, expected a 0-d f64 tensor ([] f64)", who_, key, describe(t));
-    keys_.erase(it);
-    return t.item();
-  }
-  std::int64_t count(const std::string& key) {
-    const double v = scalar(key);
-    if (!(v >= 0.0) || v != std::floor(v) || v > 9.0e15)
-      throw Error("{}.load_state_dict: '{}' is {}, not a count", who_, key, v);
-    return static_cast<std::int64_t>(v);
-  }
-  void finish() const {
-    if (!keys_.empty()) throw Error("{}.load_state_dict: unexpected key '{}'", who_, keys_.begin()->first);
-  }
-
- private:
-  const char* who_;
-  std::map<std::string, const Tensor*> keys_;
-};
+using Reader = state_io::StateDictReader;
 
 std::vector<double> current_lrs(const Optimizer& opt) {
   std::vector<double> lrs;
@@ -78,22 +46,20 @@ std::vector<double> LRScheduler::last_lr() const {
   return out;
 }
 
-nn::NamedTensors LRScheduler::state_dict() const {
-  nn::NamedTensors out;
+NamedTensors LRScheduler::state_dict() const {
+  NamedTensors out;
   out.emplace_back("last_epoch", scalar(static_cast<double>(t_), f64));
   for (std::size_t g = 0; g < base_lrs_.size(); ++g)
     out.emplace_back(fmt::format("base_lr.{}", g), scalar(base_lrs_[g], f64));
   return out;
 }
 
-void LRScheduler::load_state_dict(const nn::NamedTensors& dict) {
+void LRScheduler::load_state_dict(const NamedTensors& dict) {
   Reader r("LR schedule", dict);
   const std::int64_t t = r.count("last_epoch");
   std::vector<double> base(base_lrs_.size());
   for (std::size_t g = 0; g < base.size(); ++g) {
-    base[g] = r.scalar(fmt::format("base_lr.{}", g));
-    if (!(base[g] >= 0.0) || !std::isfinite(base[g]))
-      throw Error("LR schedule.load_state_dict: 'base_lr.{}' is {}, not a learning rate", g, base[g]);
+    base[g] = r.learning_rate(fmt::format("base_lr.{}", g));
   }
   r.finish();
   if (opt_.group_count() != base.size())
@@ -244,8 +210,8 @@ void ReduceLROnPlateau::step(double metric) {
   }
 }
 
-nn::NamedTensors ReduceLROnPlateau::state_dict() const {
-  nn::NamedTensors out;
+NamedTensors ReduceLROnPlateau::state_dict() const {
+  NamedTensors out;
   out.emplace_back("best", scalar(best_, f64));
   out.emplace_back("num_bad_epochs", scalar(static_cast<double>(num_bad_epochs_), f64));
   out.emplace_back("cooldown_counter", scalar(static_cast<double>(cooldown_counter_), f64));
@@ -253,7 +219,7 @@ nn::NamedTensors ReduceLROnPlateau::state_dict() const {
   return out;
 }
 
-void ReduceLROnPlateau::load_state_dict(const nn::NamedTensors& dict) {
+void ReduceLROnPlateau::load_state_dict(const NamedTensors& dict) {
   Reader r("ReduceLROnPlateau", dict);
   const double best = r.scalar("best");
   const std::int64_t bad = r.count("num_bad_epochs");

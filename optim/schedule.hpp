@@ -25,7 +25,7 @@
 #include <memory>
 #include <vector>
 
-#include "../nn/module.hpp"
+#include "../autograd/tensor.hpp"
 #include "optimizer.hpp"
 
 namespace xgrad::optim {
@@ -48,8 +48,8 @@ class LRScheduler {
 
   // "last_epoch" and "base_lr.<g>" (0-d f64 tensors). load_state_dict validates, then sets the
   // optimizer's lrs for the loaded epoch.
-  nn::NamedTensors state_dict() const;
-  void load_state_dict(const nn::NamedTensors& state);
+  NamedTensors state_dict() const;
+  void load_state_dict(const NamedTensors& state);
 
  protected:
   // Records the optimizer's current lrs as the base lrs (or the given ones).
@@ -178,8 +178,8 @@ class ReduceLROnPlateau {
   Optimizer& optimizer() const { return opt_; }
 
   // "best", "num_bad_epochs", "cooldown_counter", "last_epoch" (0-d f64 tensors).
-  nn::NamedTensors state_dict() const;
-  void load_state_dict(const nn::NamedTensors& state);
+  NamedTensors state_dict() const;
+  void load_state_dict(const NamedTensors& state);
 
  private:
   bool is_better(double metric) const;

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "../autograd/dispatch.hpp"
 #include "../autograd/threads.hpp"
 
 namespace xgrad::optim {
@@ -66,10 +67,7 @@ void SGD::check_options(const SGDOptions& o) const {
 
 void SGD::update(std::size_t group, Tensor& w, const Tensor& grad, ParamState& s) {
   const SGDOptions& o = options_[group];
-  if (w.dtype() == f32)
-    sgd_update<float>(o, w, grad, s);
-  else
-    sgd_update<double>(o, w, grad, s);
+  xgrad::detail::with_dtype(w.dtype(), [&]<class T>() { sgd_update<T>(o, w, grad, s); });
 }
 
 std::vector<std::string> SGD::buffer_names(std::size_t group) const {

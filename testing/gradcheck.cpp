@@ -5,11 +5,11 @@
 #include <numeric>
 #include <random>
 
+#include "../autograd/dispatch.hpp"
+#include "../autograd/kinks.hpp"
+#include "../autograd/random.hpp"
 #include "../ops/arithmetic.hpp"
 #include "../ops/reduce.hpp"
-#include "dispatch.hpp"
-#include "kinks.hpp"
-#include "random.hpp"
 
 namespace xgrad {
 

@@ -10,7 +10,7 @@
 
 #include <fmt/format.h>
 
-#include "tensor.hpp"
+#include "../autograd/tensor.hpp"
 
 namespace xgrad {
 
