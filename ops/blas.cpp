@@ -1,10 +1,8 @@
 // GEMM through OpenBLAS, split across xgrad's threads for medium sizes.
 //
-// Why split here: OpenBLAS 0.3.21 (Debian, MAX_THREADS=64) allocates its threaded-GEMM job table
-// with malloc on every call, about half a megabyte, so each call on 2 threads page-faults fresh
-// memory; its worker then spins in sched_yield between calls. Measured on the MLP epoch (batch 64):
-// 1 thread 0.72 s, OpenBLAS on 2 threads 1.06 s with 440 page faults per batch. Splitting C into
-// two blocks computed by single-threaded calls on xgrad's pool avoids both. Large GEMMs (above about
+// Why split here: OpenBLAS's own threaded GEMM mallocs a large job table on every call, which
+// page-faults on every medium GEMM (figures in docs/performance.md, "Threads"). Splitting C into
+// blocks computed by single-threaded calls on xgrad's pool avoids it. Large GEMMs (above about
 // 200 MFLOP) still go to OpenBLAS's own threads, which share the packed panels between threads.
 // This TU includes <cblas.h>, so it must not include xtensor-blas.
 #include "blas.hpp"

@@ -238,9 +238,7 @@ Geometry check(const Tensor& x, const Tensor& w, const Tensor& b, Size2 stride, 
 }
 
 // Images per GEMM: enough output positions for an efficient GEMM (about 1024 columns), few enough
-// that the column buffer stays in cache. Measured on x [64,16,28,28], w [32,16,3,3], 1 thread: one
-// GEMM over the whole batch streams a 29 MB column matrix through memory and ran at 45-50 GFLOP/s;
-// these cache-sized chunks ran at 110-140 GFLOP/s.
+// that the column buffer stays in cache (2-3x faster than one GEMM over the batch: docs/performance.md).
 std::size_t images_per_chunk(const Geometry& g) {
   return std::clamp<std::size_t>(1024 / std::max<std::size_t>(g.plane(), 1), 1, std::max<std::size_t>(g.n, 1));
 }
@@ -267,13 +265,9 @@ std::size_t winograd_tile(const Geometry& g) {
   const ConvAlgorithm chosen = chosen_algorithm.load();
   switch (chosen) {
     case ConvAlgorithm::im2col: return 0;
-    // Winograd's transforms cost per input and output channel, its savings grow with C; 4x4 tiles
-    // save more multiplications but waste more of a tile at the edge of a small output. Measured
-    // (fwd + bwd, batch 64, caches cold, ms on 1 thread / 2 threads; im2col, 2x2, 4x4 tiles):
-    //   C=16 -> 32, 28x28: 18.3 13.5 10.4 / 8.8 6.5 5.1     C=16 -> 32, 14x14: 5.0 3.4 3.9 / 2.6 1.9 2.2
-    //   C=16 -> 32, 16x16:  6.7  4.4  4.1 / 3.6 2.4 2.5     C=8 -> 16, 14x14:  2.1 1.6 1.7 / 1.2 1.0 1.0
-    //   C=4 -> 16, 28x28:   2.9  4.0  3.2 / 1.6 2.1 1.7     C=1 -> 16, 28x28:  1.3 2.7 2.4
-    //   C=32 -> 64, 7x7:    4.3  4.2  4.4 / 2.4 2.7 3.0     C=64 -> 64, 28x28: 54 34 26 / 27 18 14
+    // Winograd's transforms cost per input and output channel, so its savings grow with C; 4x4 tiles
+    // save more multiplications but waste more of a tile at the edge of a small output. The rule
+    // below follows the measurements in docs/performance.md ("Choosing the conv2d algorithm").
     case ConvAlgorithm::automatic:
       if (!applies || g.c < 8 || g.oh < 12 || g.ow < 12) return 0;
       return g.oh >= 16 && g.ow >= 16 ? 4 : 2;
