@@ -111,7 +111,24 @@ IdxU8 read_idx_u8(const std::filesystem::path& path, std::uint32_t magic, const 
     total *= size;
   }
 
-  // Grow while reading, so a corrupt header claiming terabytes fails on the length, not on allocation.
+  // A corrupt header can claim terabytes. What the file can hold bounds the allocation: a plain file
+  // holds its size less the header, and deflate expands at most 1032-fold (zlib's FAQ), so a gzip
+  // file at most 1032 times its size. Without the bound, a 20-byte file claiming 4 GB reserved 1 GiB
+  // and zero-filled 64 MiB before reading found the end.
+  std::error_code size_error;
+  const std::uintmax_t file_size = std::filesystem::file_size(path, size_error);
+  if (!size_error) {  // not for a pipe or a device: those are read until they end
+    const bool plain = gzdirect(f) == 1;
+    const std::uintmax_t after_header = file_size > header_size ? file_size - header_size : 0;
+    if (plain && total > after_header)
+      throw Error("idx: {}: expected {} bytes of {}, file ends after {} (header: [{}])", path.string(), total, what,
+                  after_header, fmt::join(out.dims, " x "));
+    constexpr std::uintmax_t max_ratio = 1032;
+    if (!plain && file_size <= std::numeric_limits<std::uintmax_t>::max() / max_ratio && total > file_size * max_ratio)
+      throw Error("idx: {}: expected {} bytes of {}, more than a gzip file of {} bytes can hold (header: [{}])",
+                  path.string(), total, what, file_size, fmt::join(out.dims, " x "));
+  }
+  // Grown while reading, 64 MiB at a time, for the streams the bound above does not cover.
   constexpr std::size_t step = std::size_t(1) << 26;
   out.data.reserve(std::min(total, std::size_t(1) << 30));
   std::size_t have = 0;

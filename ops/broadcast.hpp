@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "../autograd/allocation.hpp"
 #include "../autograd/dispatch.hpp"
 
 namespace xgrad::detail {
@@ -79,6 +80,10 @@ xt::xarray<R> map2(const char* op, const xt::xarray<T>& a, const xt::xarray<T>& 
     return out;
   }
   const Shape shape = broadcast_shapes(op, to_shape(a.shape()), to_shape(b.shape()));
+  // The one path where the result can be far larger than both operands ([N,1] with [1,N]).
+  check_allocation(op, shape, dtype_of<R>(), [&] {
+    return fmt::format("{} and {}", shape_str(to_shape(a.shape())), shape_str(to_shape(b.shape())));
+  });
   const Strides sa = broadcast_strides(to_shape(a.shape()), shape), sb = broadcast_strides(to_shape(b.shape()), shape);
   xt::xarray<R> out = xt::xarray<R>::from_shape(shape);
   const std::size_t n = shape.empty() ? 1 : shape.back();

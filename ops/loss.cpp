@@ -27,9 +27,13 @@ void check_labels(const char* op, const Tensor& scores, const std::vector<std::i
     throw Error("{}: {} labels for scores {} with {} rows; expected one label per row", op, labels.size(),
                 shape_str(s), s[0]);
   for (std::size_t i = 0; i < labels.size(); ++i)
-    if (labels[i] < 0 || static_cast<std::size_t>(labels[i]) >= s[1])
+    if (labels[i] < 0 || static_cast<std::size_t>(labels[i]) >= s[1]) {
+      if (s[1] == 0)  // not "0 classes: 0..18446744073709551615"
+        throw Error("{}: label {} at position {} is out of range for scores {} (it has no classes)", op, labels[i], i,
+                    shape_str(s));
       throw Error("{}: label {} at position {} is out of range for scores {} ({} classes: 0..{})", op, labels[i], i,
                   shape_str(s), s[1], s[1] - 1);
+    }
 }
 
 // 1 everywhere except 0 at [i, labels[i]]: the j != y_i of the hinge sums.
@@ -65,6 +69,9 @@ void check_same_shape(const char* op, const char* a_name, const Tensor& a, const
   if (!b.defined()) throw Error("{}: {} is undefined", op, b_name);
   if (a.shape() != b.shape())
     throw Error("{}: {} {} and {} {} differ in shape", op, a_name, shape_str(a.shape()), b_name, shape_str(b.shape()));
+  if (a.dtype() != b.dtype())  // here, or the error would name the sub inside the loss
+    throw Error("{}: {} {} is {} but {} {} is {}", op, a_name, shape_str(a.shape()), dtype_name(a.dtype()), b_name,
+                shape_str(b.shape()), dtype_name(b.dtype()));
   if (a.numel() == 0) throw Error("{}: {} {} is empty", op, a_name, shape_str(a.shape()));
 }
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "../autograd/allocation.hpp"
 #include "../autograd/kinks.hpp"
 #include "../autograd/threads.hpp"
 #include "arithmetic.hpp"
@@ -63,6 +64,8 @@ Tensor sum(const Tensor& x, Site site) {
 
 Tensor sum(const Tensor& x, long axis, bool keepdim, Site site) {
   const AxisView v = split_at("sum", x.shape(), axis);
+  // Only a sum over an empty axis makes more elements than x has (zeros), e.g. [2^40, 0] -> [2^40].
+  if (v.n == 0) detail::check_allocation("sum", keepdim ? v.kept : v.reduced, x.dtype());
   Tensor y = detail::visit("sum", x, [&](const auto& a) {
     using T = typename std::decay_t<decltype(a)>::value_type;
     xt::xarray<T> out = xt::zeros<T>(keepdim ? v.kept : v.reduced);
@@ -91,9 +94,10 @@ Tensor mean(const Tensor& x, long axis, bool keepdim, Site site) {
 }
 
 namespace {
-// Flat indices into x of the first largest element of each [outer, :, inner] line.
-std::vector<std::size_t> arg_best(const char* op, const Tensor& x, const AxisView& v) {
-  if (v.n == 0) throw Error("{}: the reduced axis of shape {} is empty", op, shape_str(x.shape()));
+// Flat indices into x of the first largest element of each [outer, :, inner] line. An empty axis has
+// no largest element: an error, as in PyTorch (even when there are no lines either).
+std::vector<std::size_t> arg_best(const char* op, const Tensor& x, long axis, const AxisView& v) {
+  if (v.n == 0) throw Error("{}: axis {} of shape {} is empty", op, axis, shape_str(x.shape()));
   return detail::visit(op, x, [&](const auto& a) {
     std::vector<std::size_t> at(v.outer * v.inner);
     for (std::size_t o = 0; o < v.outer; ++o)
@@ -108,12 +112,16 @@ std::vector<std::size_t> arg_best(const char* op, const Tensor& x, const AxisVie
     return at;
   });
 }
-}  // namespace
 
-// y = max_k x_k;   dy/dx_k = 1 for the (first) winner k, 0 for the others
-Tensor max(const Tensor& x, long axis, bool keepdim, Site site) {
-  const AxisView v = split_at("max", x.shape(), axis);
-  std::vector<std::size_t> winner = arg_best("max", x, v);
+void check_not_empty(const char* op, const Tensor& x) {
+  if (x.numel() == 0) throw Error("{}: tensor of shape {} is empty", op, shape_str(x.shape()));
+}
+
+// y = max_k x_k;   dy/dx_k = 1 for the (first) winner k, 0 for the others. `op` names the caller
+// (max or min) in errors.
+Tensor max_along(const char* op, const Tensor& x, long axis, bool keepdim, Site site) {
+  const AxisView v = split_at(op, x.shape(), axis);
+  std::vector<std::size_t> winner = arg_best(op, x, axis, v);
   Tensor y = detail::visit("max", x, [&](const auto& a) {
     using T = typename std::decay_t<decltype(a)>::value_type;
     xt::xarray<T> out = xt::xarray<T>::from_shape(keepdim ? v.kept : v.reduced);
@@ -134,14 +142,25 @@ Tensor max(const Tensor& x, long axis, bool keepdim, Site site) {
     });
   }, site);
 }
-Tensor max(const Tensor& x, Site site) { return max(reshape(x, {x.numel()}, site), 0, false, site); }
+}  // namespace
+
+Tensor max(const Tensor& x, long axis, bool keepdim, Site site) { return max_along("max", x, axis, keepdim, site); }
+Tensor max(const Tensor& x, Site site) {
+  check_not_empty("max", x);
+  return max_along("max", reshape(x, {x.numel()}, site), 0, false, site);
+}
 // min x = -max(-x)
-Tensor min(const Tensor& x, long axis, bool keepdim, Site site) { return neg(max(neg(x, site), axis, keepdim, site), site); }
-Tensor min(const Tensor& x, Site site) { return neg(max(neg(x, site), site), site); }
+Tensor min(const Tensor& x, long axis, bool keepdim, Site site) {
+  return neg(max_along("min", neg(x, site), axis, keepdim, site), site);
+}
+Tensor min(const Tensor& x, Site site) {
+  check_not_empty("min", x);
+  return neg(max_along("min", reshape(neg(x, site), {x.numel()}, site), 0, false, site), site);
+}
 
 std::vector<std::size_t> argmax(const Tensor& x, long axis) {
   const AxisView v = split_at("argmax", x.shape(), axis);
-  std::vector<std::size_t> at = arg_best("argmax", x, v);
+  std::vector<std::size_t> at = arg_best("argmax", x, axis, v);
   for (auto& j : at) j = (j / v.inner) % v.n;  // flat index -> position along the axis
   return at;
 }
@@ -151,6 +170,7 @@ Tensor expand(const Tensor& x, const Shape& shape, Site site) {
   const Shape from = x.shape();
   if (detail::broadcast_shapes("expand", from, shape) != shape)
     throw Error("expand: {} cannot be broadcast to {}", shape_str(from), shape_str(shape));
+  detail::check_allocation("expand", shape, x.dtype(), [&] { return fmt::format("{} expanded", shape_str(from)); });
   Tensor y = detail::visit("expand", x, [&](const auto& a) {
     using T = typename std::decay_t<decltype(a)>::value_type;
     xt::xarray<T> out = xt::xarray<T>::from_shape(shape);

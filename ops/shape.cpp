@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "../autograd/allocation.hpp"
 #include "broadcast.hpp"
 
 namespace xgrad {
@@ -30,6 +31,9 @@ Split split(const Shape& s, std::size_t axis) {
 
 // y = x with a new shape;   dx = dy with x's shape
 Tensor reshape(const Tensor& x, const Shape& shape, Site site) {
+  // A product that wraps around could equal x's count (0 for an empty x) and make a shape no loop can walk.
+  detail::check_allocation("reshape", shape, x.dtype(),
+                           [&] { return fmt::format("{} reshaped", shape_str(x.shape())); });
   if (product(shape) != x.numel())
     throw Error("reshape: {} ({} elements) cannot become {} ({} elements)", shape_str(x.shape()), x.numel(),
                 shape_str(shape), product(shape));
@@ -121,6 +125,8 @@ Tensor concat(const std::vector<Tensor>& xs, long axis, Site site) {
                   dtype_name(xs[0].dtype()), shape_str(s), dtype_name(t.dtype()), axis);
     to[a] += s[a];
   }
+  // Repeating one tensor many times can ask for more than the machine has.
+  detail::check_allocation("concat", to, xs[0].dtype(), [&] { return fmt::format("{} tensors joined", xs.size()); });
   const Split out = split(to, a);
   Tensor y = detail::visit("concat", xs[0], [&](const auto& a0) {
     using Array = std::decay_t<decltype(a0)>;
@@ -129,7 +135,7 @@ Tensor concat(const std::vector<Tensor>& xs, long axis, Site site) {
     std::size_t at = 0;  // where along the axis the current input starts
     for (const Tensor& t : xs) {
       const Array& src = t.value<T>();
-      const std::size_t n = src.size() / (out.outer * out.inner);
+      const std::size_t n = t.shape()[a];  // not src.size() / (outer * inner): that is 0 / 0 when x is empty
       for (std::size_t o = 0; o < out.outer; ++o)
         std::copy_n(src.data() + o * n * out.inner, n * out.inner,
                     result.data() + (o * out.n + at) * out.inner);
@@ -149,6 +155,17 @@ Tensor concat(const std::vector<Tensor>& xs, long axis, Site site) {
 
 Tensor stack(const std::vector<Tensor>& xs, long axis, Site site) {
   if (xs.empty()) throw Error("stack: no tensors given");
+  // Checked here, or concat would report the unsqueezed shapes
+  for (std::size_t i = 1; i < xs.size(); ++i)
+    if (xs[i].shape() != xs[0].shape() || xs[i].dtype() != xs[0].dtype())
+      throw Error("stack: tensor {} {} {} differs from tensor 0 {} {}; stacked tensors need one shape and dtype", i,
+                  shape_str(xs[i].shape()), dtype_name(xs[i].dtype()), shape_str(xs[0].shape()),
+                  dtype_name(xs[0].dtype()));
+  Shape to = xs[0].shape();
+  to.insert(to.begin() + static_cast<std::ptrdiff_t>(detail::normalize_axis("stack", axis, to.size() + 1, to)),
+            xs.size());
+  // before unsqueeze copies every input once more
+  detail::check_allocation("stack", to, xs[0].dtype(), [&] { return fmt::format("{} tensors stacked", xs.size()); });
   std::vector<Tensor> lifted;
   for (const Tensor& t : xs) lifted.push_back(unsqueeze(t, axis, site));
   return concat(lifted, axis, site);
@@ -158,8 +175,12 @@ Tensor stack(const std::vector<Tensor>& xs, long axis, Site site) {
 Tensor narrow(const Tensor& x, long axis, std::size_t start, std::size_t length, Site site) {
   const Shape s = x.shape();
   const std::size_t a = detail::normalize_axis("narrow", axis, s.size(), s);
-  if (start + length > s[a])
+  if (start > s[a] || length > s[a] - start) {  // not start + length > s[a], which can wrap around
+    if (start + length < start)
+      throw Error("narrow: [{}, {} + {}) is out of range for axis {} of shape {}", start, start, length, axis,
+                  shape_str(s));
     throw Error("narrow: [{}, {}) is out of range for axis {} of shape {}", start, start + length, axis, shape_str(s));
+  }
   Shape to = s;
   to[a] = length;
   const Split v = split(s, a);
@@ -192,6 +213,8 @@ Tensor index_select(const Tensor& x, long axis, const std::vector<std::int64_t>&
       throw Error("index_select: index {} is out of range for axis {} of shape {}", i, axis, shape_str(s));
   Shape to = s;
   to[a] = indices.size();
+  detail::check_allocation("index_select", to, x.dtype(),
+                           [&] { return fmt::format("{} indices into {}", indices.size(), shape_str(s)); });
   const Split v = split(s, a);
   Tensor y = detail::visit("index_select", x, [&](const auto& src) {
     using Array = std::decay_t<decltype(src)>;

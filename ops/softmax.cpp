@@ -27,6 +27,7 @@ Tensor softmax_kernel(const char* op, const Tensor& x, long axis, bool take_log)
     using Array = std::decay_t<decltype(in)>;
     using T = typename Array::value_type;
     Array out = Array::from_shape(in.shape());
+    if (n == 0) return Tensor(std::move(out));  // an empty axis: no lines to normalize, and no src[0] to start from
     for (std::size_t o = 0; o < outer; ++o)
       for (std::size_t i = 0; i < inner; ++i) {
         const T* src = in.data() + o * n * inner + i;
