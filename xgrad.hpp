@@ -16,7 +16,7 @@
 #include "ops/conv.hpp"
 #include "ops/dropout.hpp"
 #include "ops/elementwise.hpp"
-#include "ops/gather.hpp"
+#include "ops/pick.hpp"
 #include "ops/loss.hpp"
 #include "ops/matmul.hpp"
 #include "ops/normalization.hpp"

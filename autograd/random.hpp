@@ -17,4 +17,8 @@ namespace xgrad {
 void manual_seed(std::uint64_t seed);
 std::mt19937_64& generator();
 
+// Uniform on [0, 1) from the top 53 bits of one draw: the same number with every standard library
+// (dropout masks, random augmentation).
+inline double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+
 }  // namespace xgrad

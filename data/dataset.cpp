@@ -19,7 +19,6 @@ std::size_t uniform_below(std::mt19937_64& rng, std::size_t n) {
   while (r >= limit);
   return static_cast<std::size_t>(r % range);
 }
-double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
 }  // namespace detail
 
 std::vector<std::size_t> permutation(std::size_t n, std::uint64_t seed, std::uint64_t stream) {

@@ -85,7 +85,6 @@ namespace detail {
 // Uniform on [0, n) without modulo bias (rejection), the same with every standard library (the std
 // distributions are not: see autograd/random.hpp).
 std::size_t uniform_below(std::mt19937_64& rng, std::size_t n);
-double uniform01(std::mt19937_64& rng);  // uniform on [0, 1), 53 bits
 }  // namespace detail
 
 }  // namespace xgrad::data

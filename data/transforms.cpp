@@ -248,7 +248,7 @@ void random_horizontal_flip(xt::xarray<float>& images, double p) {
   const std::size_t batch = images.shape()[0], planes = images.shape()[1] * images.shape()[2], w = images.shape()[3];
   auto& rng = generator();
   for (std::size_t b = 0; b < batch; ++b) {
-    if (!(detail::uniform01(rng) < p)) continue;
+    if (!(uniform01(rng) < p)) continue;
     float* img = images.data() + b * planes * w;
     for (std::size_t r = 0; r < planes; ++r) std::reverse(img + r * w, img + (r + 1) * w);
   }

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "../autograd/dispatch.hpp"
+#include "../ops/pick.hpp"
 #include "../ops/shape.hpp"
 #include "init.hpp"
 
@@ -29,16 +30,7 @@ Tensor Embedding::lookup(const std::vector<std::int64_t>& indices) {
 Tensor Embedding::forward(const Tensor& indices) {
   if (!indices.defined()) throw Error("Embedding: the indices are undefined");
   const Shape s = indices.shape();
-  std::vector<std::int64_t> ids = detail::visit("Embedding", indices, [&](const auto& a) {
-    std::vector<std::int64_t> out(a.size());
-    for (std::size_t i = 0; i < a.size(); ++i) {
-      const double v = static_cast<double>(a.data()[i]);
-      if (std::floor(v) != v)
-        throw Error("Embedding: indices {} hold {} at flat position {}, not a whole number", shape_str(s), v, i);
-      out[i] = static_cast<std::int64_t>(v);
-    }
-    return out;
-  });
+  const std::vector<std::int64_t> ids = integer_indices("Embedding", indices, "indices");
   Shape to = s;
   to.push_back(dim_);
   return reshape(lookup(ids), to);

@@ -16,11 +16,10 @@ Tensor dropout(const Tensor& x, double p, bool training, Site site) {
                 shape_str(x.shape()));
   if (!training || p == 0.0) return x;
   const double scale = 1.0 / (1.0 - p);
-  // keep[i] = (u >= p) for u uniform on [0, 1) from the top 53 bits of one draw: the same mask for
-  // f32 and f64 under one seed.
+  // keep[i] = (u >= p) for u uniform on [0, 1): the same mask for f32 and f64 under one seed.
   std::vector<std::uint8_t> keep(x.numel());
   auto& rng = generator();
-  for (auto& k : keep) k = static_cast<double>(rng() >> 11) * 0x1.0p-53 >= p;
+  for (auto& k : keep) k = uniform01(rng) >= p;
   auto apply = [](const Tensor& t, const std::vector<std::uint8_t>& mask, double s) {
     return detail::visit("dropout", t, [&](const auto& a) {
       using T = typename std::decay_t<decltype(a)>::value_type;

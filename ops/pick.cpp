@@ -1,5 +1,5 @@
 // pick as a raw loop; its gradient scatters dy back to the picked positions.
-#include "gather.hpp"
+#include "pick.hpp"
 
 #include <cmath>
 
@@ -35,21 +35,24 @@ Tensor pick(const Tensor& x, const std::vector<std::int64_t>& indices, Site site
   }, site);
 }
 
-std::vector<std::int64_t> class_indices(const char* op, const Tensor& labels) {
-  if (!labels.defined()) throw Error("{}: the labels are undefined", op);
-  if (labels.dim() != 1)
-    throw Error("{}: labels {} must be 1-D, one class index per row", op, shape_str(labels.shape()));
-  return detail::visit(op, labels, [&](const auto& a) {
+std::vector<std::int64_t> integer_indices(const char* op, const Tensor& t, std::string_view what) {
+  if (!t.defined()) throw Error("{}: the {} are undefined", op, what);
+  return detail::visit(op, t, [&](const auto& a) {
     std::vector<std::int64_t> out(a.size());
     for (std::size_t i = 0; i < a.size(); ++i) {
       const double v = static_cast<double>(a.data()[i]);
       if (!(std::floor(v) == v) || std::abs(v) > 9.0e15)
-        throw Error("{}: label {} at position {} of labels {} is not a class index (a whole number)", op, v, i,
-                    shape_str(labels.shape()));
+        throw Error("{}: {} {} hold {} at flat position {}, not a whole number", op, what, shape_str(t.shape()), v, i);
       out[i] = static_cast<std::int64_t>(v);
     }
     return out;
   });
+}
+
+std::vector<std::int64_t> class_indices(const char* op, const Tensor& labels) {
+  if (labels.defined() && labels.dim() != 1)
+    throw Error("{}: labels {} must be 1-D, one class index per row", op, shape_str(labels.shape()));
+  return integer_indices(op, labels, "labels");
 }
 
 }  // namespace xgrad
