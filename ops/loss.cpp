@@ -8,7 +8,7 @@
 #include "../autograd/dispatch.hpp"
 #include "arithmetic.hpp"
 #include "elementwise.hpp"
-#include "gather.hpp"
+#include "pick.hpp"
 #include "reduce.hpp"
 #include "shape.hpp"
 #include "softmax.hpp"
