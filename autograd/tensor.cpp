@@ -2,6 +2,7 @@
 #include "tensor.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "allocation.hpp"
 #include "dispatch.hpp"
@@ -114,6 +115,14 @@ bool should_record(std::span<const Tensor> inputs) {
          std::any_of(inputs.begin(), inputs.end(), [](const Tensor& t) { return t.requires_grad(); });
 }
 
+namespace {
+thread_local detail::RecordObserver* record_observer = nullptr;
+}
+
+detail::RecordObserver* detail::set_record_observer(RecordObserver* observer) {
+  return std::exchange(record_observer, observer);
+}
+
 void attach_node(Tensor& out, const char* op, std::vector<Tensor> inputs, BackwardFn backward, Site site) {
   TensorImpl& node = *out.impl();
   node.op = op;
@@ -121,6 +130,7 @@ void attach_node(Tensor& out, const char* op, std::vector<Tensor> inputs, Backwa
   node.backward = std::move(backward);
   node.site = site;
   node.requires_grad = true;
+  if (record_observer) record_observer->recorded(out);
 }
 
 // --- creation ------------------------------------------------------------------------------------

@@ -136,6 +136,19 @@ class NoGradGuard {
 };
 
 bool should_record(std::span<const Tensor> inputs);
+
+namespace detail {
+// Sees every node recorded on this thread while installed, right after it is attached: gradcheck_tape
+// (testing/) replays a function and perturbs the value of one chosen node. One observer per thread.
+class RecordObserver {
+ public:
+  virtual void recorded(Tensor& out) = 0;
+
+ protected:
+  ~RecordObserver() = default;
+};
+RecordObserver* set_record_observer(RecordObserver* observer);  // returns the previous one
+}  // namespace detail
 void attach_node(Tensor& out, const char* op, std::vector<Tensor> inputs, BackwardFn backward, Site site);
 
 // Makes `out` the output of op `name` on the tape when recording is on and an input needs a
