@@ -314,20 +314,20 @@ Tensor conv2d_winograd(const Geometry& g, std::size_t tile, const Tensor& x, con
                             b.defined() ? b.value<T>().data() : static_cast<const T*>(nullptr), y.data());
   std::vector<Tensor> inputs{x, w};
   if (b.defined()) inputs.push_back(b);
-  return record("conv2d", Tensor(std::move(y)), std::move(inputs), [g, s](Backward& bw) {
-    const T* dy = bw.dy.value<T>().data();
-    if (bw.x.size() == 3 && bw.needs(2)) {
+  return record("conv2d", Tensor(std::move(y)), std::move(inputs), [g, s](Backward& node) {
+    const T* dy = node.dy.value<T>().data();
+    if (node.x.size() == 3 && node.needs(2)) {
       xt::xarray<T> db = xt::xarray<T>::from_shape({g.f});
       bias_grad(g, dy, db.data());
-      bw.dx[2] = Tensor(std::move(db));
+      node.dx[2] = Tensor(std::move(db));
     }
-    xt::xarray<T> dw = bw.needs(1) ? xt::xarray<T>::from_shape({g.f, g.c, g.kh, g.kw}) : xt::xarray<T>();
-    xt::xarray<T> dx = bw.needs(0) ? xt::xarray<T>::from_shape({g.n, g.c, g.h, g.w}) : xt::xarray<T>();
-    detail::winograd::backward(s, bw.x[0].value<T>().data(), bw.x[1].value<T>().data(), dy,
-                               bw.needs(0) ? dx.data() : static_cast<T*>(nullptr),
-                               bw.needs(1) ? dw.data() : static_cast<T*>(nullptr));
-    if (bw.needs(1)) bw.dx[1] = Tensor(std::move(dw));
-    if (bw.needs(0)) bw.dx[0] = Tensor(std::move(dx));
+    xt::xarray<T> dw = node.needs(1) ? xt::xarray<T>::from_shape({g.f, g.c, g.kh, g.kw}) : xt::xarray<T>();
+    xt::xarray<T> dx = node.needs(0) ? xt::xarray<T>::from_shape({g.n, g.c, g.h, g.w}) : xt::xarray<T>();
+    detail::winograd::backward(s, node.x[0].value<T>().data(), node.x[1].value<T>().data(), dy,
+                               node.needs(0) ? dx.data() : static_cast<T*>(nullptr),
+                               node.needs(1) ? dw.data() : static_cast<T*>(nullptr));
+    if (node.needs(1)) node.dx[1] = Tensor(std::move(dw));
+    if (node.needs(0)) node.dx[0] = Tensor(std::move(dx));
   }, site);
 }
 
@@ -367,17 +367,17 @@ Tensor conv2d_typed(const Geometry& g, const Tensor& x, const Tensor& w, const T
 
   std::vector<Tensor> inputs{x, w};
   if (b.defined()) inputs.push_back(b);
-  return record("conv2d", Tensor(std::move(y)), std::move(inputs), [g](Backward& bw) {
+  return record("conv2d", Tensor(std::move(y)), std::move(inputs), [g](Backward& node) {
     const std::size_t P = g.plane(), K = g.rows(), F = g.f, image = g.c * g.h * g.w;
-    const T* dy = bw.dy.value<T>().data();
-    const T* px = bw.x[0].value<T>().data();
-    const T* pw = bw.x[1].value<T>().data();
-    const bool need_x = bw.needs(0), need_w = bw.needs(1), need_b = bw.x.size() == 3 && bw.needs(2);
+    const T* dy = node.dy.value<T>().data();
+    const T* px = node.x[0].value<T>().data();
+    const T* pw = node.x[1].value<T>().data();
+    const bool need_x = node.needs(0), need_w = node.needs(1), need_b = node.x.size() == 3 && node.needs(2);
 
     if (need_b) {
       xt::xarray<T> db = xt::xarray<T>::from_shape({F});
       bias_grad(g, dy, db.data());
-      bw.dx[2] = Tensor(std::move(db));
+      node.dx[2] = Tensor(std::move(db));
     }
     if (!need_x && !need_w) return;
 
@@ -419,9 +419,9 @@ Tensor conv2d_typed(const Geometry& g, const Tensor& x, const Tensor& w, const T
           for (const auto& partial : dwt) sum += partial[k * F + f];
           dw.data()[f * K + k] = sum;
         }
-      bw.dx[1] = Tensor(std::move(dw));
+      node.dx[1] = Tensor(std::move(dw));
     }
-    if (need_x) bw.dx[0] = Tensor(std::move(dx));
+    if (need_x) node.dx[0] = Tensor(std::move(dx));
   }, site);
 }
 

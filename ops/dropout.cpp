@@ -30,8 +30,8 @@ Tensor dropout(const Tensor& x, double p, bool training, Site site) {
     });
   };
   Tensor y = apply(x, keep, scale);
-  return record("dropout", y, {x}, [keep = std::move(keep), scale, apply](Backward& g) {
-    g.dx[0] = apply(g.dy, keep, scale);
+  return record("dropout", y, {x}, [keep = std::move(keep), scale, apply](Backward& node) {
+    node.dx[0] = apply(node.dy, keep, scale);
   }, site);
 }
 

@@ -118,12 +118,12 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
     }
     return scalar(s * inv_n, dtype_of<T>());
   });
-  return record(op, y, {logits, targets}, [inv_n](Backward& g) {
-    detail::visit2("binary_cross_entropy_with_logits", g.x[0], g.x[1], [&](const auto& x, const auto& t) {
+  return record(op, y, {logits, targets}, [inv_n](Backward& node) {
+    detail::visit2("binary_cross_entropy_with_logits", node.x[0], node.x[1], [&](const auto& x, const auto& t) {
       using Array = std::decay_t<decltype(x)>;
       using T = typename Array::value_type;
-      const double k = g.dy.item() * inv_n;
-      if (g.needs(0)) {
+      const double k = node.dy.item() * inv_n;
+      if (node.needs(0)) {
         Array dx = Array::from_shape(x.shape());
         for (std::size_t i = 0, n = x.size(); i < n; ++i) {
           const double v = x.data()[i];
@@ -131,12 +131,12 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
           const double sig = v >= 0 ? 1.0 / (1.0 + std::exp(-v)) : std::exp(v) / (1.0 + std::exp(v));
           dx.data()[i] = static_cast<T>(k * (sig - t.data()[i]));
         }
-        g.dx[0] = Tensor(std::move(dx));
+        node.dx[0] = Tensor(std::move(dx));
       }
-      if (g.needs(1)) {
+      if (node.needs(1)) {
         Array dt = Array::from_shape(x.shape());
         for (std::size_t i = 0, n = x.size(); i < n; ++i) dt.data()[i] = static_cast<T>(-k * x.data()[i]);
-        g.dx[1] = Tensor(std::move(dt));
+        node.dx[1] = Tensor(std::move(dt));
       }
       return 0;
     });

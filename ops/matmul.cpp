@@ -49,9 +49,9 @@ Tensor matmul(const Tensor& a, const Tensor& b, Site site) {
                              [&] { return fmt::format("{} x {}", shape_str(sa), shape_str(sb)); });
     return reshape(matmul(reshape(a, {sa[0] * sa[1], sa[2]}, site), b, site), {sa[0], sa[1], sb[1]}, site);
   }
-  return record("matmul", detail::gemm(a, false, b, false), {a, b}, [](Backward& g) {
-    if (g.needs(0)) g.dx[0] = detail::gemm(g.dy, false, g.x[1], true);  // dA = dC B^T
-    if (g.needs(1)) g.dx[1] = detail::gemm(g.x[0], true, g.dy, false);  // dB = A^T dC
+  return record("matmul", detail::gemm(a, false, b, false), {a, b}, [](Backward& node) {
+    if (node.needs(0)) node.dx[0] = detail::gemm(node.dy, false, node.x[1], true);  // dA = dC B^T
+    if (node.needs(1)) node.dx[1] = detail::gemm(node.x[0], true, node.dy, false);  // dB = A^T dC
   }, site);
 }
 
@@ -90,10 +90,10 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, Site site) {
   }
   std::vector<Tensor> inputs{x, w};
   if (b.defined()) inputs.push_back(b);
-  return record("linear", y, std::move(inputs), [](Backward& g) {
-    if (g.needs(0)) g.dx[0] = detail::gemm(g.dy, false, g.x[1], false);  // dx = dy W
-    if (g.needs(1)) g.dx[1] = detail::gemm(g.dy, true, g.x[0], false);   // dW = dy^T x
-    if (g.x.size() > 2 && g.needs(2)) g.dx[2] = sum(g.dy, 0);            // db = column sums of dy
+  return record("linear", y, std::move(inputs), [](Backward& node) {
+    if (node.needs(0)) node.dx[0] = detail::gemm(node.dy, false, node.x[1], false);  // dx = dy W
+    if (node.needs(1)) node.dx[1] = detail::gemm(node.dy, true, node.x[0], false);   // dW = dy^T x
+    if (node.x.size() > 2 && node.needs(2)) node.dx[2] = sum(node.dy, 0);            // db = column sums of dy
   }, site);
 }
 

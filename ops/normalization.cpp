@@ -168,12 +168,12 @@ Tensor batch_norm_fused(const Tensor& x, const Tensor& gamma, const Tensor& beta
   const std::size_t bi = beta.defined() ? inputs.size() : 0;
   if (beta.defined()) inputs.push_back(beta);
   return record("batch_norm_fused", y, std::move(inputs),
-                [L, m, training, gi, bi, mean = std::move(mean), inv_std = std::move(inv_std)](Backward& g) {
-    detail::visit("batch_norm_fused", g.dy, [&](const auto& dya) {
+                [L, m, training, gi, bi, mean = std::move(mean), inv_std = std::move(inv_std)](Backward& node) {
+    detail::visit("batch_norm_fused", node.dy, [&](const auto& dya) {
       using T = typename std::decay_t<decltype(dya)>::value_type;
       const T* dy = dya.data();
-      const T* px = g.x[0].value<T>().data();
-      const T* pg = gi ? g.x[gi].value<T>().data() : nullptr;
+      const T* px = node.x[0].value<T>().data();
+      const T* pg = gi ? node.x[gi].value<T>().data() : nullptr;
       // per channel: dbeta = sum(dy), dgamma = sum(dy * xhat)
       std::vector<double> dbeta(L.c, 0.0), dgamma(L.c, 0.0);
       for (std::size_t n = 0; n < L.n; ++n)
@@ -188,7 +188,7 @@ Tensor batch_norm_fused(const Tensor& x, const Tensor& gamma, const Tensor& beta
           dbeta[c] += sb;
           dgamma[c] += sg;
         }
-      if (g.needs(0)) {
+      if (node.needs(0)) {
         xt::xarray<T> dx = xt::xarray<T>::from_shape(dya.shape());
         const double md = static_cast<double>(m);
         for (std::size_t n = 0; n < L.n; ++n)
@@ -206,15 +206,15 @@ Tensor batch_norm_fused(const Tensor& x, const Tensor& gamma, const Tensor& beta
               for (std::size_t i = 0; i < L.s; ++i) out[i] = static_cast<T>(k * d[i]);
             }
           }
-        g.dx[0] = Tensor(std::move(dx));
+        node.dx[0] = Tensor(std::move(dx));
       }
       auto to_tensor = [&](const std::vector<double>& v) {
         xt::xarray<T> t = xt::xarray<T>::from_shape({v.size()});
         std::copy(v.begin(), v.end(), t.begin());
         return Tensor(std::move(t));
       };
-      if (gi && g.needs(gi)) g.dx[gi] = to_tensor(dgamma);
-      if (bi && g.needs(bi)) g.dx[bi] = to_tensor(dbeta);
+      if (gi && node.needs(gi)) node.dx[gi] = to_tensor(dgamma);
+      if (bi && node.needs(bi)) node.dx[bi] = to_tensor(dbeta);
       return 0;
     });
   }, site);

@@ -25,8 +25,8 @@ Tensor pick(const Tensor& x, const std::vector<std::int64_t>& indices, Site site
     for (std::size_t i = 0; i < s[0]; ++i) out.data()[i] = a.data()[i * cols + std::size_t(indices[i])];
     return Tensor(std::move(out));
   });
-  return record("pick", y, {x}, [indices, cols](Backward& g) {
-    g.dx[0] = detail::visit("pick", g.dy, [&](const auto& d) {
+  return record("pick", y, {x}, [indices, cols](Backward& node) {
+    node.dx[0] = detail::visit("pick", node.dy, [&](const auto& d) {
       using T = typename std::decay_t<decltype(d)>::value_type;
       xt::xarray<T> dx = xt::zeros<T>({indices.size(), cols});
       for (std::size_t i = 0; i < indices.size(); ++i) dx.data()[i * cols + std::size_t(indices[i])] += d.data()[i];

@@ -113,10 +113,10 @@ Tensor max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Site site) {
     std::copy(switches.begin(), switches.end(), branch.begin());
     kinks::note(Tensor(std::move(branch)));
   }
-  return record("max_pool2d", y, {x}, [p, switches = std::move(switches)](Backward& g) {
-    g.dx[0] = detail::visit("max_pool2d", g.dy, [&](const auto& d) {
+  return record("max_pool2d", y, {x}, [p, switches = std::move(switches)](Backward& node) {
+    node.dx[0] = detail::visit("max_pool2d", node.dy, [&](const auto& d) {
       using T = typename std::decay_t<decltype(d)>::value_type;
-      xt::xarray<T> dx = xt::xarray<T>::from_shape(g.x[0].shape());
+      xt::xarray<T> dx = xt::xarray<T>::from_shape(node.x.shape(0));
       for_planes(p, [&](std::size_t q) {
         const T* src = d.data() + q * p.out_plane();
         const std::uint32_t* sw = switches.data() + q * p.out_plane();
@@ -153,10 +153,10 @@ Tensor avg_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Site site) {
     }
     return Tensor(std::move(out));
   });
-  return record("avg_pool2d", y, {x}, [p, scale](Backward& g) {
-    g.dx[0] = detail::visit("avg_pool2d", g.dy, [&](const auto& d) {
+  return record("avg_pool2d", y, {x}, [p, scale](Backward& node) {
+    node.dx[0] = detail::visit("avg_pool2d", node.dy, [&](const auto& d) {
       using T = typename std::decay_t<decltype(d)>::value_type;
-      xt::xarray<T> dx = xt::zeros<T>(g.x[0].shape());
+      xt::xarray<T> dx = xt::zeros<T>(node.x.shape(0));
       for (std::size_t q = 0; q < p.planes; ++q) {
         const T* src = d.data() + q * p.out_plane();
         T* dst = dx.data() + q * p.in_plane();

@@ -59,7 +59,7 @@ Tensor sum(const Tensor& x, Site site) {
     for (double p : partial) total += p;
     return scalar(total, dtype_of<T>());
   });
-  return record("sum", y, {x}, [](Backward& g) { g.dx[0] = expand(g.dy, g.x[0].shape()); }, site);
+  return record("sum", y, {x}, [](Backward& node) { node.dx[0] = expand(node.dy, node.x.shape(0)); }, site);
 }
 
 Tensor sum(const Tensor& x, long axis, bool keepdim, Site site) {
@@ -77,8 +77,8 @@ Tensor sum(const Tensor& x, long axis, bool keepdim, Site site) {
       }
     return Tensor(std::move(out));
   });
-  return record("sum", y, {x}, [kept = v.kept](Backward& g) {
-    g.dx[0] = expand(reshape(g.dy, kept), g.x[0].shape());
+  return record("sum", y, {x}, [kept = v.kept](Backward& node) {
+    node.dx[0] = expand(reshape(node.dy, kept), node.x.shape(0));
   }, site);
 }
 
@@ -133,10 +133,10 @@ Tensor max_along(const char* op, const Tensor& x, long axis, bool keepdim, Site 
     std::copy(winner.begin(), winner.end(), w.begin());
     kinks::note(Tensor(std::move(w)));
   }
-  return record("max", y, {x}, [winner = std::move(winner)](Backward& g) {
-    g.dx[0] = detail::visit("max", g.dy, [&](const auto& d) {
+  return record("max", y, {x}, [winner = std::move(winner)](Backward& node) {
+    node.dx[0] = detail::visit("max", node.dy, [&](const auto& d) {
       using T = typename std::decay_t<decltype(d)>::value_type;
-      xt::xarray<T> dx = xt::zeros<T>(g.x[0].shape());
+      xt::xarray<T> dx = xt::zeros<T>(node.x.shape(0));
       for (std::size_t j = 0; j < winner.size(); ++j) dx.data()[winner[j]] += d.data()[j];
       return Tensor(std::move(dx));
     });
@@ -192,7 +192,7 @@ Tensor expand(const Tensor& x, const Shape& shape, Site site) {
     });
     return Tensor(std::move(out));
   });
-  return record("expand", y, {x}, [](Backward& g) { g.dx[0] = sum_to(g.dy, g.x[0].shape()); }, site);
+  return record("expand", y, {x}, [](Backward& node) { node.dx[0] = sum_to(node.dy, node.x.shape(0)); }, site);
 }
 
 // y = x summed down to `shape` (undoing a broadcast);   the gradient expands dy back
@@ -219,7 +219,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape, Site site) {
     });
     return Tensor(std::move(out));
   });
-  return record("sum_to", y, {x}, [](Backward& g) { g.dx[0] = expand(g.dy, g.x[0].shape()); }, site);
+  return record("sum_to", y, {x}, [](Backward& node) { node.dx[0] = expand(node.dy, node.x.shape(0)); }, site);
 }
 
 }  // namespace xgrad

@@ -42,7 +42,7 @@ Tensor reshape(const Tensor& x, const Shape& shape, Site site) {
     b.reshape(shape);
     return Tensor(std::move(b));
   });
-  return record("reshape", y, {x}, [](Backward& g) { g.dx[0] = reshape(g.dy, g.x[0].shape()); }, site);
+  return record("reshape", y, {x}, [](Backward& node) { node.dx[0] = reshape(node.dy, node.x.shape(0)); }, site);
 }
 Tensor Tensor::reshape(const Shape& shape, Site site) const { return xgrad::reshape(*this, shape, site); }
 
@@ -76,7 +76,7 @@ Tensor permute(const Tensor& x, const std::vector<std::size_t>& axes, Site site)
   });
   std::vector<std::size_t> inverse(axes.size());
   for (std::size_t i = 0; i < axes.size(); ++i) inverse[axes[i]] = i;
-  return record("permute", y, {x}, [inverse](Backward& g) { g.dx[0] = permute(g.dy, inverse); }, site);
+  return record("permute", y, {x}, [inverse](Backward& node) { node.dx[0] = permute(node.dy, inverse); }, site);
 }
 
 Tensor transpose(const Tensor& x, Site site) {
@@ -143,11 +143,11 @@ Tensor concat(const std::vector<Tensor>& xs, long axis, Site site) {
     }
     return Tensor(std::move(result));
   });
-  return record("concat", y, xs, [a](Backward& g) {
+  return record("concat", y, xs, [a](Backward& node) {
     std::size_t at = 0;
-    for (std::size_t i = 0; i < g.x.size(); ++i) {
-      const std::size_t n = g.x[i].shape()[a];
-      if (g.needs(i)) g.dx[i] = narrow(g.dy, static_cast<long>(a), at, n);
+    for (std::size_t i = 0; i < node.x.size(); ++i) {
+      const std::size_t n = node.x.shape(i)[a];
+      if (node.needs(i)) node.dx[i] = narrow(node.dy, static_cast<long>(a), at, n);
       at += n;
     }
   }, site);
@@ -191,16 +191,16 @@ Tensor narrow(const Tensor& x, long axis, std::size_t start, std::size_t length,
       std::copy_n(src.data() + (o * v.n + start) * v.inner, length * v.inner, out.data() + o * length * v.inner);
     return Tensor(std::move(out));
   });
-  return record("narrow", y, {x}, [a, start, length](Backward& g) {
-    const Shape full = g.x[0].shape();
+  return record("narrow", y, {x}, [a, start, length](Backward& node) {
+    const Shape full = node.x.shape(0);
     Shape before = full, after = full;
     before[a] = start;
     after[a] = full[a] - start - length;
     std::vector<Tensor> parts;
-    if (start) parts.push_back(zeros(before, g.dy.dtype()));
-    parts.push_back(g.dy);
-    if (after[a]) parts.push_back(zeros(after, g.dy.dtype()));
-    g.dx[0] = parts.size() == 1 ? g.dy : concat(parts, static_cast<long>(a));
+    if (start) parts.push_back(zeros(before, node.dy.dtype()));
+    parts.push_back(node.dy);
+    if (after[a]) parts.push_back(zeros(after, node.dy.dtype()));
+    node.dx[0] = parts.size() == 1 ? node.dy : concat(parts, static_cast<long>(a));
   }, site);
 }
 
@@ -225,10 +225,10 @@ Tensor index_select(const Tensor& x, long axis, const std::vector<std::int64_t>&
                     out.data() + (o * indices.size() + j) * v.inner);
     return Tensor(std::move(out));
   });
-  return record("index_select", y, {x}, [v, indices](Backward& g) {
-    g.dx[0] = detail::visit("index_select", g.dy, [&](const auto& d) {
+  return record("index_select", y, {x}, [v, indices](Backward& node) {
+    node.dx[0] = detail::visit("index_select", node.dy, [&](const auto& d) {
       using Array = std::decay_t<decltype(d)>;
-      Array dx = Array::from_shape(g.x[0].shape());
+      Array dx = Array::from_shape(node.x.shape(0));
       dx.fill(0);
       for (std::size_t o = 0; o < v.outer; ++o)
         for (std::size_t j = 0; j < indices.size(); ++j) {

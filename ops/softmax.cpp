@@ -49,14 +49,14 @@ Tensor softmax_kernel(const char* op, const Tensor& x, long axis, bool take_log)
 }  // namespace
 
 Tensor softmax(const Tensor& x, long axis, Site site) {
-  return record("softmax", softmax_kernel("softmax", x, axis, false), {x}, [axis](Backward& g) {
-    g.dx[0] = g.y * (g.dy - sum(g.dy * g.y, axis, true));
+  return record("softmax", softmax_kernel("softmax", x, axis, false), {x}, [axis](Backward& node) {
+    node.dx[0] = node.y * (node.dy - sum(node.dy * node.y, axis, true));
   }, site);
 }
 
 Tensor log_softmax(const Tensor& x, long axis, Site site) {
-  return record("log_softmax", softmax_kernel("log_softmax", x, axis, true), {x}, [axis](Backward& g) {
-    g.dx[0] = g.dy - exp(g.y) * sum(g.dy, axis, true);
+  return record("log_softmax", softmax_kernel("log_softmax", x, axis, true), {x}, [axis](Backward& node) {
+    node.dx[0] = node.dy - exp(node.y) * sum(node.dy, axis, true);
   }, site);
 }
 

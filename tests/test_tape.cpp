@@ -194,7 +194,7 @@ TEST_CASE("an error raised inside a node's backward names the op and the line th
   auto x = xg::scalar(1.0, xg::f64).requires_grad_();
   // A deliberately broken op whose local gradient has the wrong dtype.
   const xg::Site here = xg::Site::current();
-  auto y = xg::record("broken", x * 1.0, {x}, [](xg::Backward& g) { g.dx[0] = g.dy.to(xg::f32); }, here);
+  auto y = xg::record("broken", x * 1.0, {x}, [](xg::Backward& node) { node.dx[0] = node.dy.to(xg::f32); }, here);
   const std::string expected = fmt::format("backward of 'broken' recorded at {}:{}: ", here.file_name(), here.line());
   CHECK_THROWS_WITH_AS(y.backward(), Contains(expected.c_str()), xg::Error);
 }
@@ -210,7 +210,7 @@ TEST_CASE("an op's own error that happens to start with 'backward of' is still w
                                            here.file_name(), here.line());
   CHECK_THROWS_WITH_AS(y.backward(), expected.c_str(), xg::Error);
   // and an error from an inner node is wrapped once, not once per node it passes through
-  auto z = xg::tanh(xg::record("broken", x * 1.0, {x}, [](xg::Backward& b) { b.dx[0] = b.dy.to(xg::f32); }, here));
+  auto z = xg::tanh(xg::record("broken", x * 1.0, {x}, [](xg::Backward& node) { node.dx[0] = node.dy.to(xg::f32); }, here));
   try {
     z.backward();
     FAIL("no error");
