@@ -6,8 +6,10 @@
 //   optim/     optimizers, learning-rate schedules, gradient clipping
 //   data/      datasets, the IDX reader, the DataLoader
 //   testing/   gradcheck, for checking gradients in tests
+#include "autograd/anomaly.hpp"
 #include "autograd/dtype.hpp"
 #include "autograd/error.hpp"
+#include "autograd/hooks.hpp"
 #include "autograd/print.hpp"
 #include "autograd/random.hpp"
 #include "autograd/tensor.hpp"

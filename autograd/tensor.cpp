@@ -5,7 +5,9 @@
 #include <utility>
 
 #include "allocation.hpp"
+#include "anomaly.hpp"
 #include "dispatch.hpp"
+#include "hooks.hpp"
 #include "malloc_tuning.hpp"
 #include "random.hpp"
 
@@ -15,6 +17,8 @@ namespace xgrad {
 // A chain of a million ops is a million nested shared pointers; letting each destructor release its
 // inputs would recurse a million deep. Instead the first destructor takes over the inputs of every
 // node that is about to die and releases them from a work list.
+TensorImpl::TensorImpl(Value v) : value(std::move(v)) {}
+
 TensorImpl::~TensorImpl() {
   if (inputs.empty()) return;
   std::vector<std::shared_ptr<TensorImpl>> dying;
@@ -70,6 +74,49 @@ Tensor& Tensor::requires_grad_(bool on) {
   return *this;
 }
 bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }
+
+std::uint32_t Tensor::version() const {
+  detail::checked_value("version", *this);
+  return impl_->version;
+}
+void Tensor::bump_version() {
+  detail::checked_value("bump_version", *this);
+  ++impl_->version;
+}
+
+// --- hooks ---------------------------------------------------------------------------------------
+namespace {
+TensorHooks& hooks_of(TensorImpl& t) {
+  if (!t.hooks) t.hooks = std::make_unique<TensorHooks>();
+  return *t.hooks;
+}
+// Unregisters through a weak pointer: the handle may outlive the tensor.
+template <class List>
+HookHandle handle_for(const std::shared_ptr<TensorImpl>& impl, List TensorHooks::*list, std::uint64_t id) {
+  return HookHandle([weak = std::weak_ptr<TensorImpl>(impl), list, id] {
+    if (auto t = weak.lock(); t && t->hooks) (t->hooks.get()->*list).remove(id);
+  });
+}
+}  // namespace
+
+HookHandle Tensor::register_hook(std::function<Tensor(const Tensor& grad)> fn) {
+  detail::checked_value("register_hook", *this);
+  if (!requires_grad())
+    throw Error("register_hook: the tensor {} does not require grad, so no gradient will reach the hook",
+                shape_str(shape()));
+  if (!fn) throw Error("register_hook: the hook is empty");
+  return handle_for(impl_, &TensorHooks::grad, hooks_of(*impl_).grad.add(std::move(fn)));
+}
+
+HookHandle Tensor::register_post_accumulate_grad_hook(std::function<void(const Tensor& leaf)> fn) {
+  detail::checked_value("register_post_accumulate_grad_hook", *this);
+  if (!is_leaf() || !requires_grad())
+    throw Error("register_post_accumulate_grad_hook: only a leaf that requires grad accumulates a gradient; "
+                "this tensor {} is {}",
+                shape_str(shape()), is_leaf() ? "a leaf without requires_grad" : fmt::format("the output of '{}'", op()));
+  if (!fn) throw Error("register_post_accumulate_grad_hook: the hook is empty");
+  return handle_for(impl_, &TensorHooks::post_accumulate, hooks_of(*impl_).post_accumulate.add(std::move(fn)));
+}
 bool Tensor::is_leaf() const { return !impl_ || impl_->op == nullptr; }
 const Tensor& Tensor::grad() const {
   static const Tensor undefined;
@@ -98,7 +145,7 @@ Tensor Tensor::to(DType dtype, Site site) const {
     return dtype == f32 ? Tensor(xt::xarray<float>(xt::cast<float>(a)))
                         : Tensor(xt::xarray<double>(xt::cast<double>(a)));
   });
-  return record("to", y, {*this}, [](Backward& g) { g.dx[0] = g.dy.to(g.x[0].dtype()); }, site);
+  return record("to", y, {*this}, [](Backward& node) { node.dx[0] = node.dy.to(node.x.dtype(0)); }, site);
 }
 
 // --- recording -----------------------------------------------------------------------------------
@@ -123,6 +170,26 @@ detail::RecordObserver* detail::set_record_observer(RecordObserver* observer) {
   return std::exchange(record_observer, observer);
 }
 
+namespace {
+thread_local std::shared_ptr<const CallFrame> call_frame;
+}
+
+const std::shared_ptr<const CallFrame>& detail::current_call() { return call_frame; }
+void detail::set_current_call(std::shared_ptr<const CallFrame> frame) { call_frame = std::move(frame); }
+
+std::string detail::describe_node(const TensorImpl& node) {
+  const std::string_view file = node.site.file_name();
+  const std::string_view base = file.substr(file.find_last_of('/') + 1);
+  if (!node.called_in)
+    return fmt::format("'{}' recorded at {}:{}", node.op ? node.op : "leaf", node.site.file_name(), node.site.line());
+  std::string out = fmt::format("'{}' in {} ({}:{})", node.op, node.called_in->layer, base, node.site.line());
+  for (const CallFrame* f = node.called_in.get(); f; f = f->outer.get()) {
+    out += fmt::format(", called from {}:{}", f->called_from.file_name(), f->called_from.line());
+    if (f->outer) out += fmt::format(" in {}", f->outer->layer);
+  }
+  return out;
+}
+
 void attach_node(Tensor& out, const char* op, std::vector<Tensor> inputs, BackwardFn backward, Site site) {
   TensorImpl& node = *out.impl();
   node.op = op;
@@ -130,6 +197,14 @@ void attach_node(Tensor& out, const char* op, std::vector<Tensor> inputs, Backwa
   node.backward = std::move(backward);
   node.site = site;
   node.requires_grad = true;
+  node.called_in = call_frame;
+  const std::size_t n = node.inputs.size();
+  for (std::size_t i = 0; i < n && i < 3; ++i)
+    node.input_versions[i] = node.inputs[i].defined() ? node.inputs[i].impl()->version : 0;
+  for (std::size_t i = 3; i < n; ++i)
+    node.more_input_versions.push_back(node.inputs[i].defined() ? node.inputs[i].impl()->version : 0);
+  node.recorded_version = node.version;
+  if (is_anomaly_enabled()) detail::check_forward_anomaly(node);
   if (record_observer) record_observer->recorded(out);
 }
 

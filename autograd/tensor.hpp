@@ -3,12 +3,14 @@
 // accumulated gradient and, for tensors computed by an op while recording, the tape node:
 // the op's name, its inputs, its local-gradient function and the line of model code that made it.
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <source_location>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -25,7 +27,23 @@ using Site = std::source_location;
 
 struct TensorImpl;
 struct Backward;
+struct TensorHooks;
+struct CallFrame;
 using BackwardFn = std::function<void(Backward&)>;
+
+// What registering a hook returns: remove() unregisters it (twice is harmless); dropping the handle
+// leaves the hook registered. autograd/hooks.hpp says when hooks run.
+class HookHandle {
+ public:
+  HookHandle() = default;
+  explicit HookHandle(std::function<void()> remover) : remover_(std::move(remover)) {}
+  void remove() {
+    if (auto r = std::exchange(remover_, nullptr)) r();
+  }
+
+ private:
+  std::function<void()> remover_;
+};
 
 class Tensor {
  public:
@@ -72,6 +90,26 @@ class Tensor {
   // The graph is freed afterwards unless retain_graph is set.
   void backward(const Tensor& grad = {}, bool retain_graph = false) const;
 
+  // --- hooks (autograd/hooks.hpp has the details and the order they run in) ---
+  // fn sees this tensor's gradient once backward has summed every use of it, and may return a
+  // replacement (an undefined Tensor, or a void fn, leaves it as it is). Leaves and intermediates.
+  HookHandle register_hook(std::function<Tensor(const Tensor& grad)> fn);
+  template <class F>
+    requires std::is_void_v<std::invoke_result_t<F&, const Tensor&>>
+  HookHandle register_hook(F fn) {
+    return register_hook(std::function<Tensor(const Tensor&)>([fn = std::move(fn)](const Tensor& grad) mutable {
+      fn(grad);
+      return Tensor();
+    }));
+  }
+  // Leaves only: fn runs right after this backward has added its gradient into grad().
+  HookHandle register_post_accumulate_grad_hook(std::function<void(const Tensor& leaf)> fn);
+
+  // How many times the value was written in place (mutable_value, optimizer steps, init, load):
+  // backward refuses a node whose inputs changed after it was recorded.
+  std::uint32_t version() const;
+  void bump_version();  // for code that writes impl()->value directly
+
   // The tape node behind this tensor: its op name ("" for a leaf) and where it was recorded.
   std::string_view op() const;
   const Site& site() const;
@@ -94,27 +132,77 @@ struct TensorImpl {
   bool requires_grad = false;
   bool retains_grad = false;
 
+  std::uint32_t version = 0;  // bumped by every in-place write of `value`
+
   // The tape node. Leaves have op == nullptr.
   const char* op = nullptr;
   std::vector<Tensor> inputs;
   BackwardFn backward;
   Site site;
+  std::shared_ptr<const CallFrame> called_in;  // the layer call that recorded it, if any (nn::Module)
+  // The versions of the inputs (first three) and of this output when the node was recorded.
+  std::uint32_t input_versions[3] = {};
+  std::vector<std::uint32_t> more_input_versions;  // inputs from the fourth on
+  std::uint32_t recorded_version = 0;
   bool graph_freed = false;
   std::uint64_t visit = 0;  // traversal mark, so ordering needs no hash set
 
-  explicit TensorImpl(Value v) : value(std::move(v)) {}
+  std::unique_ptr<TensorHooks> hooks;  // null unless a hook was registered
+  Tensor pass_grad;                    // a hooked leaf's gradient of the running backward, before its hooks
+
+  explicit TensorImpl(Value v);
   ~TensorImpl();  // frees long chains of inputs without recursion
+  std::uint32_t input_version(std::size_t i) const {
+    return i < 3 ? input_versions[i] : more_input_versions[i - 3];
+  }
+};
+
+// Where a node was recorded when it was recorded inside a layer: the layer ("Linear 'fc1'") and the
+// line that called it, with the frame of the enclosing layer call (a layer inside a model).
+struct CallFrame {
+  std::string layer;
+  Site called_from;
+  std::shared_ptr<const CallFrame> outer;
+};
+namespace detail {
+// The innermost layer call running on this thread (set by nn::Module::operator()).
+const std::shared_ptr<const CallFrame>& current_call();
+void set_current_call(std::shared_ptr<const CallFrame> frame);
+// "'matmul' in Linear 'fc1' (linear.cpp:21), called from model.cpp:40" or "'mul' recorded at model.cpp:12".
+std::string describe_node(const TensorImpl& node);
+}  // namespace detail
+
+// A node's inputs as its local-gradient function sees them. Reading one (x[i]) is noted, so that the
+// engine can check that no input the backward read was modified in place after it was recorded;
+// shape(i) and dtype(i) read only what an in-place write cannot change.
+class BackwardInputs {
+ public:
+  explicit BackwardInputs(std::span<const Tensor> x) : x_(x) {}
+  const Tensor& operator[](std::size_t i) const {
+    read_ |= i < 63 ? std::uint64_t{1} << i : ~std::uint64_t{0};
+    return x_[i];
+  }
+  std::size_t size() const { return x_.size(); }
+  Shape shape(std::size_t i) const { return x_[i].shape(); }
+  DType dtype(std::size_t i) const { return x_[i].dtype(); }
+  bool requires_grad(std::size_t i) const { return x_[i].requires_grad(); }
+  bool was_read(std::size_t i) const { return (read_ >> std::min<std::size_t>(i, 63)) & 1; }
+
+ private:
+  std::span<const Tensor> x_;
+  mutable std::uint64_t read_ = 0;
 };
 
 // What a node's local-gradient function sees: its output y, the gradient dy flowing into y, its
 // inputs x, and dx to fill. dx[i] may be left undefined when !needs(i); the engine sums a dx[i]
-// that has the broadcast shape back to x[i]'s shape.
+// that has the broadcast shape back to x[i]'s shape. Ops name it `node`:
+//   [](Backward& node) { node.dx[0] = node.dy * node.x[1]; }
 struct Backward {
   const Tensor& y;
   const Tensor& dy;
-  std::span<const Tensor> x;
+  BackwardInputs x;
   std::vector<Tensor>& dx;
-  bool needs(std::size_t i) const { return x[i].requires_grad(); }
+  bool needs(std::size_t i) const { return x.requires_grad(i); }
 };
 
 // --- recording ---------------------------------------------------------------------------------
@@ -195,7 +283,9 @@ xt::xarray<T> Tensor::value() const&& {
 }
 template <class T>
 xt::xarray<T>& Tensor::mutable_value() & {
-  return const_cast<xt::xarray<T>&>(std::as_const(*this).value<T>());
+  auto& v = const_cast<xt::xarray<T>&>(std::as_const(*this).value<T>());
+  ++impl_->version;  // the caller is about to write: nodes that read the old value must not run
+  return v;
 }
 
 }  // namespace xgrad

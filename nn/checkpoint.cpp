@@ -52,7 +52,10 @@ void load(nn::Module& module, const std::string& path, const LoadOptions& option
 namespace detail {
 
 void StagedLoad::commit() {
-  for (auto& [tensor, value] : values_) tensor.impl()->value = std::move(value);
+  for (auto& [tensor, value] : values_) {
+    tensor.impl()->value = std::move(value);
+    tensor.bump_version();  // a node recorded before the load must not backpropagate through new values
+  }
   values_.clear();
 }
 

@@ -32,17 +32,54 @@ void walk(const Module& m, const std::string& prefix, Visit&& visit) {
 }
 }  // namespace
 
-Tensor Module::operator()(const Tensor& x) {
-  if (!summary_rows) return forward(x);
-  const std::size_t row = summary_rows->size();
-  const auto name = summary_names->find(this);
-  summary_rows->push_back({summary_depth, name == summary_names->end() ? "" : name->second, describe(), "", 0});
-  for (const auto& [name, p] : params_) summary_rows->at(row).params += p.numel();
-  ++summary_depth;
-  Tensor y = forward(x);
-  --summary_depth;
-  summary_rows->at(row).shape = shape_str(y.shape());
+Tensor Module::operator()(const Tensor& input, Site site) {
+  // Ops recorded inside forward name this layer and the caller's line (autograd/tensor.hpp, CallFrame).
+  struct Frame {
+    std::shared_ptr<const CallFrame> outer = detail::current_call();
+    ~Frame() { detail::set_current_call(std::move(outer)); }
+  } frame;
+  detail::set_current_call(std::make_shared<const CallFrame>(
+      CallFrame{registered_name_.empty() ? describe() : fmt::format("{} '{}'", describe(), registered_name_), site, frame.outer}));
+
+  const auto hooks = hooks_;  // a hook may remove itself or others while they run
+  Tensor x = input;
+  if (!hooks->pre.empty())
+    for (const auto& hook : hooks->pre.snapshot())
+      if (Tensor replaced = hook(*this, x); replaced.defined()) x = std::move(replaced);
+
+  Tensor y;
+  if (!summary_rows) {
+    y = forward(x);
+  } else {
+    const std::size_t row = summary_rows->size();
+    const auto name = summary_names->find(this);
+    summary_rows->push_back({summary_depth, name == summary_names->end() ? "" : name->second, describe(), "", 0});
+    for (const auto& [name, p] : params_) summary_rows->at(row).params += p.numel();
+    ++summary_depth;
+    y = forward(x);
+    --summary_depth;
+    summary_rows->at(row).shape = shape_str(y.shape());
+  }
+
+  if (!hooks->post.empty())
+    for (const auto& hook : hooks->post.snapshot())
+      if (Tensor replaced = hook(*this, x, y); replaced.defined()) y = std::move(replaced);
   return y;
+}
+
+HookHandle Module::register_forward_pre_hook(ForwardPreHook hook) {
+  if (!hook) throw Error("{}: register_forward_pre_hook: the hook is empty", describe());
+  const std::uint64_t id = hooks_->pre.add(std::move(hook));
+  return HookHandle([weak = std::weak_ptr<Hooks>(hooks_), id] {
+    if (auto h = weak.lock()) h->pre.remove(id);
+  });
+}
+HookHandle Module::register_forward_hook(ForwardHook hook) {
+  if (!hook) throw Error("{}: register_forward_hook: the hook is empty", describe());
+  const std::uint64_t id = hooks_->post.add(std::move(hook));
+  return HookHandle([weak = std::weak_ptr<Hooks>(hooks_), id] {
+    if (auto h = weak.lock()) h->post.remove(id);
+  });
 }
 
 // A user's module is described by its class name ("TwoLayer"), without namespaces.
@@ -100,6 +137,7 @@ void Module::to(DType dtype) {
   auto convert = [dtype](const Tensor& t) {
     if (t.dtype() == dtype) return;
     t.impl()->value = t.to(dtype).impl()->value;  // in place: every handle to t sees the new dtype
+    Tensor(t).bump_version();
     t.impl()->grad = Tensor();
   };
   for (auto& [name, p] : named_parameters()) convert(p);

@@ -14,9 +14,11 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "../autograd/hooks.hpp"
 #include "../autograd/tensor.hpp"
 
 namespace xgrad::nn {
@@ -27,9 +29,39 @@ class Module {
  public:
   virtual ~Module() = default;
 
-  // The layer's computation. Call it through operator(), which also feeds summary().
+  // The layer's computation. Call it through operator(), which runs the forward hooks, feeds
+  // summary(), and makes every op recorded inside name this layer and the caller's line:
+  // "'linear' in Linear(in=784, out=100) 'fc1' (linear.cpp:21), called from model.cpp:40".
   virtual Tensor forward(const Tensor& x) = 0;
-  Tensor operator()(const Tensor& x);
+  Tensor operator()(const Tensor& x, Site site = Site::current());
+
+  // Forward hooks (for capturing activations per layer): a pre-hook sees the input before forward
+  // and may return a replacement; a hook sees input and output after it and may replace the output.
+  // Returning an undefined Tensor (or a void fn) keeps the value. Hooks run in registration order;
+  // the handle's remove() unregisters.
+  using ForwardPreHook = std::function<Tensor(Module& module, const Tensor& input)>;
+  using ForwardHook = std::function<Tensor(Module& module, const Tensor& input, const Tensor& output)>;
+  HookHandle register_forward_pre_hook(ForwardPreHook hook);
+  HookHandle register_forward_hook(ForwardHook hook);
+  template <class F>
+    requires std::is_void_v<std::invoke_result_t<F&, Module&, const Tensor&>>
+  HookHandle register_forward_pre_hook(F hook) {
+    return register_forward_pre_hook(ForwardPreHook([hook = std::move(hook)](Module& m, const Tensor& x) mutable {
+      hook(m, x);
+      return Tensor();
+    }));
+  }
+  template <class F>
+    requires std::is_void_v<std::invoke_result_t<F&, Module&, const Tensor&, const Tensor&>>
+  HookHandle register_forward_hook(F hook) {
+    return register_forward_hook(ForwardHook([hook = std::move(hook)](Module& m, const Tensor& x, const Tensor& y) mutable {
+      hook(m, x, y);
+      return Tensor();
+    }));
+  }
+
+  // The name this module was registered under in its parent ("fc1", "0"); empty for a top level.
+  const std::string& name() const { return registered_name_; }
 
   // A short description of the layer and its settings, e.g. "Linear(in=4, out=8)" or
   // "Linear(in=4, out=8, no bias)". The default is the class name ("TwoLayer").
@@ -72,6 +104,7 @@ class Module {
   template <class M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
     check_new_name(name);
+    if (module && module->Module::registered_name_.empty()) module->Module::registered_name_ = name;
     children_.emplace_back(name, module);
     return module;
   }
@@ -85,6 +118,12 @@ class Module {
   NamedTensors params_, buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
+  std::string registered_name_;
+  struct Hooks {
+    HookList<ForwardPreHook> pre;
+    HookList<ForwardHook> post;
+  };
+  std::shared_ptr<Hooks> hooks_ = std::make_shared<Hooks>();
 };
 
 }  // namespace xgrad::nn
