@@ -34,7 +34,7 @@ struct Config {
   std::size_t epochs = 5, batch_size = 64, validation = 5000, train_subset = 0, warmup = 0;
   std::uint64_t seed = 0;
   std::string data_dir = "/usr/share/datasets/fashion-mnist", out = "out";
-  bool resume = false, sanity_checks = false, augment = false;
+  bool resume = false, sanity_checks = false, augment = false, detect_anomaly = false;
   bool validation_given = false, momentum_given = false;  // given on the command line, not the defaults
 };
 
@@ -209,6 +209,9 @@ void add_options(CLI::App& app, Config& c) {
   app.add_flag("--augment", c.augment, "random horizontal flips and 2-pixel random crops");
   app.add_flag("--resume", c.resume, "continue from <out>/last.safetensors");
   app.add_flag("--sanity-checks", c.sanity_checks, "run the notes' sanity checks and exit");
+  app.add_flag("--detect-anomaly", c.detect_anomaly,
+               "check every op's output and every gradient for NaN/Inf and stop at the first, naming the op and line "
+               "(slower)");
   app.failure_message([](const CLI::App*, const CLI::Error& e) { return usage_error(e.what()); });
 }
 
@@ -383,6 +386,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   c.validation_given = app.count("--validation") > 0;
   c.momentum_given = app.count("--momentum") > 0;
+  xg::set_detect_anomaly(c.detect_anomaly);
   try {
     return run(c);
   } catch (const OptionError& e) {
