@@ -2,6 +2,12 @@
 // Internal: runs a kernel on a tensor's array as float or double, so each op is written once.
 #include "tensor.hpp"
 
+namespace xgrad {
+// The element type of an array (or of a reference to one): `using T = value_t<decltype(a)>;`.
+template <class A>
+using value_t = typename std::decay_t<A>::value_type;
+}  // namespace xgrad
+
 namespace xgrad::detail {
 
 inline const Value& checked_value(const char* op, const Tensor& t) {
@@ -29,10 +35,6 @@ decltype(auto) visit2(const char* op, const Tensor& a, const Tensor& b, F&& f) {
   if (a.dtype() == f32) return f(a.value<float>(), b.value<float>());
   return f(a.value<double>(), b.value<double>());
 }
-
-// The element type of an array (or of a reference to one): `using T = value_t<decltype(a)>;`.
-template <class A>
-using value_t = typename std::decay_t<A>::value_type;
 
 // f.template operator()<T>() with T = float or double by dtype, for code that works on raw pointers
 // rather than on a tensor's array (the optimizers' steps): `with_dtype(d, [&]<class T>() { ... });`.

@@ -15,7 +15,7 @@ namespace {
 template <class Draw>
 void fill(Tensor& t, Draw draw) {
   detail::visit("init", t, [&](const auto& a) {
-    using T = typename std::decay_t<decltype(a)>::value_type;
+    using T = value_t<decltype(a)>;
     auto& values = t.mutable_value<T>();
     for (auto& v : values) v = static_cast<T>(draw());
   });

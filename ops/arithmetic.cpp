@@ -16,7 +16,7 @@ namespace {
 template <class F>
 Tensor elementwise(const char* op, const Tensor& a, const Tensor& b, F f) {
   return detail::visit2(op, a, b, [&](const auto& x, const auto& y) {
-    using T = typename std::decay_t<decltype(x)>::value_type;
+    using T = value_t<decltype(x)>;
     return Tensor(detail::map2<T>(op, x, y, f));
   });
 }

@@ -29,6 +29,7 @@
 #include "../autograd/threads.hpp"
 #include "blas.hpp"
 #include "conv_winograd.hpp"
+#include "loops.hpp"
 
 namespace xgrad {
 
@@ -290,15 +291,7 @@ void bias_grad(const Geometry& g, const T* dy, T* db_out) {  // db[f] = sum of d
   const std::size_t P = g.plane(), F = g.f;
   std::vector<double> db(F, 0.0);
   for (std::size_t i = 0; i < g.n * F; ++i) {
-    const T* row = dy + i * P;
-    T lane[8] = {};  // 8 independent sums vectorize; one running sum is a chain of dependent adds
-    std::size_t p = 0;
-    for (; p + 8 <= P; p += 8)
-      for (std::size_t j = 0; j < 8; ++j) lane[j] += row[p + j];
-    double s = 0;
-    for (; p < P; ++p) s += row[p];
-    for (T l : lane) s += l;
-    db[i % F] += s;
+    db[i % F] += detail::sum_in_double(dy + i * P, P);
   }
   std::copy(db.begin(), db.end(), db_out);
 }

@@ -22,7 +22,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Site site) {
   for (auto& k : keep) k = uniform01(rng) >= p;
   auto apply = [](const Tensor& t, const std::vector<std::uint8_t>& mask, double s) {
     return detail::visit("dropout", t, [&](const auto& a) {
-      using T = typename std::decay_t<decltype(a)>::value_type;
+      using T = value_t<decltype(a)>;
       xt::xarray<T> out = xt::xarray<T>::from_shape(a.shape());
       const T ts = static_cast<T>(s);
       for (std::size_t i = 0, n = a.size(); i < n; ++i) out.data()[i] = mask[i] ? a.data()[i] * ts : T(0);

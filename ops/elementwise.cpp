@@ -51,7 +51,7 @@ Tensor abs(const Tensor& x, Site site) {
 // y = x^p;   dy/dx = p x^(p-1)
 Tensor pow(const Tensor& x, double p, Site site) {
   Tensor y = map("pow", x, [p](const auto& a) {
-    using T = typename std::decay_t<decltype(a)>::value_type;
+    using T = value_t<decltype(a)>;
     return p == 2 ? xt::xarray<T>(xt::square(a)) : xt::xarray<T>(xt::pow(a, static_cast<T>(p)));
   });
   return record("pow", y, {x}, [p](Backward& node) { node.dx[0] = node.dy * (p * pow(node.x[0], p - 1)); }, site);
@@ -66,7 +66,7 @@ Tensor tanh(const Tensor& x, Site site) {
 // y = 1 / (1 + e^-x);   dy/dx = y (1 - y)
 Tensor sigmoid(const Tensor& x, Site site) {
   Tensor y = map("sigmoid", x, [](const auto& a) {
-    using T = typename std::decay_t<decltype(a)>::value_type;
+    using T = value_t<decltype(a)>;
     return T(1) / (T(1) + xt::exp(-a));
   });
   return record("sigmoid", y, {x}, [](Backward& node) { node.dx[0] = node.dy * node.y * (1.0 - node.y); }, site);
@@ -76,7 +76,7 @@ Tensor sigmoid(const Tensor& x, Site site) {
 Tensor relu(const Tensor& x, Site site) {
   if (kinks::recording()) kinks::note(sign(x));
   Tensor y = map("relu", x, [](const auto& a) {
-    using T = typename std::decay_t<decltype(a)>::value_type;
+    using T = value_t<decltype(a)>;
     return xt::maximum(a, T(0));
   });
   // relu'(x) = 1 where x > 0, else 0 (also at the kink x = 0): dy passes where x was positive.

@@ -110,7 +110,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
   check_same_shape(op, "logits", logits, "targets", targets);
   const double inv_n = 1.0 / static_cast<double>(logits.numel());
   Tensor y = detail::visit2(op, logits, targets, [&](const auto& x, const auto& t) {
-    using T = typename std::decay_t<decltype(x)>::value_type;
+    using T = value_t<decltype(x)>;
     double s = 0;
     for (std::size_t i = 0, n = x.size(); i < n; ++i) {
       const double v = x.data()[i];
@@ -138,7 +138,6 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
         for (std::size_t i = 0, n = x.size(); i < n; ++i) dt.data()[i] = static_cast<T>(-k * x.data()[i]);
         node.dx[1] = Tensor(std::move(dt));
       }
-      return 0;
     });
   }, site);
 }

@@ -118,7 +118,7 @@ Tensor batch_norm_fused(const Tensor& x, const Tensor& gamma, const Tensor& beta
   std::vector<double> mean(L.c), inv_std(L.c);  // the statistics used, and 1 / sqrt(var + eps)
 
   Tensor y = detail::visit("batch_norm_fused", x, [&](const auto& a) {
-    using T = typename std::decay_t<decltype(a)>::value_type;
+    using T = value_t<decltype(a)>;
     const T* px = a.data();
     if (training) {
       std::vector<double> var(L.c);
@@ -170,7 +170,7 @@ Tensor batch_norm_fused(const Tensor& x, const Tensor& gamma, const Tensor& beta
   return record("batch_norm_fused", y, std::move(inputs),
                 [L, m, training, gi, bi, mean = std::move(mean), inv_std = std::move(inv_std)](Backward& node) {
     detail::visit("batch_norm_fused", node.dy, [&](const auto& dya) {
-      using T = typename std::decay_t<decltype(dya)>::value_type;
+      using T = value_t<decltype(dya)>;
       const T* dy = dya.data();
       const T* px = node.x[0].value<T>().data();
       const T* pg = gi ? node.x[gi].value<T>().data() : nullptr;
@@ -215,7 +215,6 @@ Tensor batch_norm_fused(const Tensor& x, const Tensor& gamma, const Tensor& beta
       };
       if (gi && node.needs(gi)) node.dx[gi] = to_tensor(dgamma);
       if (bi && node.needs(bi)) node.dx[bi] = to_tensor(dbeta);
-      return 0;
     });
   }, site);
 }

@@ -20,14 +20,14 @@ Tensor pick(const Tensor& x, const std::vector<std::int64_t>& indices, Site site
                   shape_str(s), s[1]);
   const std::size_t cols = s[1];
   Tensor y = detail::visit("pick", x, [&](const auto& a) {
-    using T = typename std::decay_t<decltype(a)>::value_type;
+    using T = value_t<decltype(a)>;
     xt::xarray<T> out = xt::xarray<T>::from_shape({s[0]});
     for (std::size_t i = 0; i < s[0]; ++i) out.data()[i] = a.data()[i * cols + std::size_t(indices[i])];
     return Tensor(std::move(out));
   });
   return record("pick", y, {x}, [indices, cols](Backward& node) {
     node.dx[0] = detail::visit("pick", node.dy, [&](const auto& d) {
-      using T = typename std::decay_t<decltype(d)>::value_type;
+      using T = value_t<decltype(d)>;
       xt::xarray<T> dx = xt::zeros<T>({indices.size(), cols});
       for (std::size_t i = 0; i < indices.size(); ++i) dx.data()[i * cols + std::size_t(indices[i])] += d.data()[i];
       return Tensor(std::move(dx));

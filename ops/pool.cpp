@@ -63,7 +63,7 @@ Tensor max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Site site) {
   // switches[o] = offset inside its input plane of the maximum that output o took
   std::vector<std::uint32_t> switches(p.planes * p.out_plane());
   Tensor y = detail::visit("max_pool2d", x, [&](const auto& a) {
-    using T = typename std::decay_t<decltype(a)>::value_type;
+    using T = value_t<decltype(a)>;
     xt::xarray<T> out = xt::xarray<T>::from_shape(out_shape(x, p));
     for_planes(p, [&](std::size_t q) {
       const T* src = a.data() + q * p.in_plane();
@@ -115,7 +115,7 @@ Tensor max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Site site) {
   }
   return record("max_pool2d", y, {x}, [p, switches = std::move(switches)](Backward& node) {
     node.dx[0] = detail::visit("max_pool2d", node.dy, [&](const auto& d) {
-      using T = typename std::decay_t<decltype(d)>::value_type;
+      using T = value_t<decltype(d)>;
       xt::xarray<T> dx = xt::xarray<T>::from_shape(node.x.shape(0));
       for_planes(p, [&](std::size_t q) {
         const T* src = d.data() + q * p.out_plane();
@@ -136,7 +136,7 @@ Tensor avg_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Site site) {
   const Pool p = check("avg_pool2d", x, kernel, stride);
   const double scale = 1.0 / static_cast<double>(p.kh * p.kw);
   Tensor y = detail::visit("avg_pool2d", x, [&](const auto& a) {
-    using T = typename std::decay_t<decltype(a)>::value_type;
+    using T = value_t<decltype(a)>;
     xt::xarray<T> out = xt::xarray<T>::from_shape(out_shape(x, p));
     for (std::size_t q = 0; q < p.planes; ++q) {
       const T* src = a.data() + q * p.in_plane();
@@ -155,7 +155,7 @@ Tensor avg_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Site site) {
   });
   return record("avg_pool2d", y, {x}, [p, scale](Backward& node) {
     node.dx[0] = detail::visit("avg_pool2d", node.dy, [&](const auto& d) {
-      using T = typename std::decay_t<decltype(d)>::value_type;
+      using T = value_t<decltype(d)>;
       xt::xarray<T> dx = xt::zeros<T>(node.x.shape(0));
       for (std::size_t q = 0; q < p.planes; ++q) {
         const T* src = d.data() + q * p.out_plane();

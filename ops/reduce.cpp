@@ -8,52 +8,38 @@
 #include "../autograd/threads.hpp"
 #include "arithmetic.hpp"
 #include "broadcast.hpp"
+#include "loops.hpp"
 #include "shape.hpp"
 
 namespace xgrad {
 
 namespace {
-struct AxisView {
-  std::size_t outer = 1, n = 1, inner = 1;
-  Shape reduced, kept;  // result shape without / with the reduced axis as 1
+// x seen as [outer, n, inner] around the reduced axis, and the result's shape without / with it as 1.
+struct AxisView : detail::AxisSplit {
+  Shape reduced, kept;
 };
 AxisView split_at(const char* op, const Shape& shape, long axis) {
   const std::size_t a = detail::normalize_axis(op, axis, shape.size(), shape);
   AxisView v;
+  static_cast<detail::AxisSplit&>(v) = detail::split_around(shape, a);
   for (std::size_t d = 0; d < shape.size(); ++d) {
-    if (d < a) v.outer *= shape[d];
-    if (d > a) v.inner *= shape[d];
     if (d != a) v.reduced.push_back(shape[d]);
     v.kept.push_back(d == a ? 1 : shape[d]);
   }
-  v.n = shape[a];
   return v;
-}
-// Accumulated in double (a float sum of a million terms drifts) over 8 independent lanes: one
-// running total is a chain of dependent additions, 4 cycles each; 8 lanes vectorize and overlap.
-template <class T>
-double sum_in_double(const T* x, std::size_t n) {
-  double lane[8] = {};
-  std::size_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (std::size_t j = 0; j < 8; ++j) lane[j] += static_cast<double>(x[i + j]);
-  double s = 0;
-  for (; i < n; ++i) s += static_cast<double>(x[i]);
-  for (double l : lane) s += l;
-  return s;
 }
 }  // namespace
 
 // y = sum_i x_i;   dy/dx_i = 1: the gradient is dy copied to every element
 Tensor sum(const Tensor& x, Site site) {
   Tensor y = detail::visit("sum", x, [](const auto& a) {
-    using T = typename std::decay_t<decltype(a)>::value_type;
+    using T = value_t<decltype(a)>;
     // a large tensor is summed in one slice per thread; the slices' sums are added in order, so the
     // result depends only on the thread count
     const std::size_t n = a.size(), parts = n < (std::size_t{1} << 18) ? 1 : detail::parallel_parts(n);
     std::vector<double> partial(parts, 0.0);
     detail::parallel_for(n, parts, [&](std::size_t part, std::size_t begin, std::size_t end) {
-      partial[part] = sum_in_double(a.data() + begin, end - begin);
+      partial[part] = detail::sum_in_double(a.data() + begin, end - begin);
     });
     double total = 0;
     for (double p : partial) total += p;
@@ -67,7 +53,7 @@ Tensor sum(const Tensor& x, long axis, bool keepdim, Site site) {
   // Only a sum over an empty axis makes more elements than x has (zeros), e.g. [2^40, 0] -> [2^40].
   if (v.n == 0) detail::check_allocation("sum", keepdim ? v.kept : v.reduced, x.dtype());
   Tensor y = detail::visit("sum", x, [&](const auto& a) {
-    using T = typename std::decay_t<decltype(a)>::value_type;
+    using T = value_t<decltype(a)>;
     xt::xarray<T> out = xt::zeros<T>(keepdim ? v.kept : v.reduced);
     for (std::size_t o = 0; o < v.outer; ++o)
       for (std::size_t k = 0; k < v.n; ++k) {
@@ -123,7 +109,7 @@ Tensor max_along(const char* op, const Tensor& x, long axis, bool keepdim, Site 
   const AxisView v = split_at(op, x.shape(), axis);
   std::vector<std::size_t> winner = arg_best(op, x, axis, v);
   Tensor y = detail::visit("max", x, [&](const auto& a) {
-    using T = typename std::decay_t<decltype(a)>::value_type;
+    using T = value_t<decltype(a)>;
     xt::xarray<T> out = xt::xarray<T>::from_shape(keepdim ? v.kept : v.reduced);
     for (std::size_t j = 0; j < winner.size(); ++j) out.data()[j] = a.data()[winner[j]];
     return Tensor(std::move(out));
@@ -135,7 +121,7 @@ Tensor max_along(const char* op, const Tensor& x, long axis, bool keepdim, Site 
   }
   return record("max", y, {x}, [winner = std::move(winner)](Backward& node) {
     node.dx[0] = detail::visit("max", node.dy, [&](const auto& d) {
-      using T = typename std::decay_t<decltype(d)>::value_type;
+      using T = value_t<decltype(d)>;
       xt::xarray<T> dx = xt::zeros<T>(node.x.shape(0));
       for (std::size_t j = 0; j < winner.size(); ++j) dx.data()[winner[j]] += d.data()[j];
       return Tensor(std::move(dx));
@@ -172,7 +158,7 @@ Tensor expand(const Tensor& x, const Shape& shape, Site site) {
     throw Error("expand: {} cannot be broadcast to {}", shape_str(from), shape_str(shape));
   detail::check_allocation("expand", shape, x.dtype(), [&] { return fmt::format("{} expanded", shape_str(from)); });
   Tensor y = detail::visit("expand", x, [&](const auto& a) {
-    using T = typename std::decay_t<decltype(a)>::value_type;
+    using T = value_t<decltype(a)>;
     xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
     const detail::Strides sa = detail::broadcast_strides(from, shape), none(shape.size(), 0);
     const std::size_t n = shape.empty() ? 1 : shape.back();
@@ -201,7 +187,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape, Site site) {
   if (detail::broadcast_shapes("sum_to", shape, from) != from)
     throw Error("sum_to: {} cannot be summed to {} (it is not a broadcast of it)", shape_str(from), shape_str(shape));
   Tensor y = detail::visit("sum_to", x, [&](const auto& a) {
-    using T = typename std::decay_t<decltype(a)>::value_type;
+    using T = value_t<decltype(a)>;
     xt::xarray<T> out = xt::zeros<T>(shape);
     const detail::Strides so = detail::broadcast_strides(shape, from), none(from.size(), 0);
     const std::size_t n = from.empty() ? 1 : from.back();

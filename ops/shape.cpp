@@ -7,6 +7,7 @@
 
 #include "../autograd/allocation.hpp"
 #include "broadcast.hpp"
+#include "loops.hpp"
 
 namespace xgrad {
 
@@ -14,19 +15,7 @@ namespace {
 std::size_t product(const Shape& s) {
   return std::accumulate(s.begin(), s.end(), std::size_t{1}, std::multiplies<>());
 }
-// Sizes before, along and after an axis: x seen as [outer, n, inner].
-struct Split {
-  std::size_t outer = 1, n = 1, inner = 1;
-};
-Split split(const Shape& s, std::size_t axis) {
-  Split v;
-  for (std::size_t d = 0; d < s.size(); ++d) {
-    if (d < axis) v.outer *= s[d];
-    if (d > axis) v.inner *= s[d];
-  }
-  v.n = s[axis];
-  return v;
-}
+using Split = detail::AxisSplit;
 }  // namespace
 
 // y = x with a new shape;   dx = dy with x's shape
@@ -63,7 +52,7 @@ Tensor permute(const Tensor& x, const std::vector<std::size_t>& axes, Site site)
     read[i] = contiguous[axes[i]];
   }
   Tensor y = detail::visit("permute", x, [&](const auto& a) {
-    using T = typename std::decay_t<decltype(a)>::value_type;
+    using T = value_t<decltype(a)>;
     xt::xarray<T> out = xt::xarray<T>::from_shape(to);
     const std::size_t n = to.empty() ? 1 : to.back();
     const std::ptrdiff_t step = to.empty() ? 0 : read.back();
@@ -127,7 +116,7 @@ Tensor concat(const std::vector<Tensor>& xs, long axis, Site site) {
   }
   // Repeating one tensor many times can ask for more than the machine has.
   detail::check_allocation("concat", to, xs[0].dtype(), [&] { return fmt::format("{} tensors joined", xs.size()); });
-  const Split out = split(to, a);
+  const Split out = detail::split_around(to, a);
   Tensor y = detail::visit("concat", xs[0], [&](const auto& a0) {
     using Array = std::decay_t<decltype(a0)>;
     using T = typename Array::value_type;
@@ -183,7 +172,7 @@ Tensor narrow(const Tensor& x, long axis, std::size_t start, std::size_t length,
   }
   Shape to = s;
   to[a] = length;
-  const Split v = split(s, a);
+  const Split v = detail::split_around(s, a);
   Tensor y = detail::visit("narrow", x, [&](const auto& src) {
     using Array = std::decay_t<decltype(src)>;
     Array out = Array::from_shape(to);
@@ -215,7 +204,7 @@ Tensor index_select(const Tensor& x, long axis, const std::vector<std::int64_t>&
   to[a] = indices.size();
   detail::check_allocation("index_select", to, x.dtype(),
                            [&] { return fmt::format("{} indices into {}", indices.size(), shape_str(s)); });
-  const Split v = split(s, a);
+  const Split v = detail::split_around(s, a);
   Tensor y = detail::visit("index_select", x, [&](const auto& src) {
     using Array = std::decay_t<decltype(src)>;
     Array out = Array::from_shape(to);

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "../autograd/dispatch.hpp"
+#include "loops.hpp"
 #include "arithmetic.hpp"
 #include "elementwise.hpp"
 #include "reduce.hpp"
@@ -17,12 +18,7 @@ namespace {
 Tensor softmax_kernel(const char* op, const Tensor& x, long axis, bool take_log) {
   const Shape s = x.shape();
   const std::size_t a = detail::normalize_axis(op, axis, s.size(), s);
-  std::size_t outer = 1, inner = 1;
-  for (std::size_t d = 0; d < s.size(); ++d) {
-    if (d < a) outer *= s[d];
-    if (d > a) inner *= s[d];
-  }
-  const std::size_t n = s[a];
+  const auto [outer, n, inner] = detail::split_around(s, a);
   return detail::visit(op, x, [&](const auto& in) {
     using Array = std::decay_t<decltype(in)>;
     using T = typename Array::value_type;

@@ -63,7 +63,7 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
     NoGradGuard no_grad;
     for (auto& g : grads)
       detail::visit("clip_grad_norm_", g, [&](const auto& a) {
-        using T = typename std::decay_t<decltype(a)>::value_type;
+        using T = value_t<decltype(a)>;
         auto& m = g.mutable_value<T>();
         const T c = static_cast<T>(coef);
         for (auto& v : m) v = v * c;
@@ -77,7 +77,7 @@ void clip_grad_value_(const std::vector<Tensor>& params, double clip_value) {
   NoGradGuard no_grad;
   for (auto g : grads_of(params))
     detail::visit("clip_grad_value_", g, [&](const auto& a) {
-      using T = typename std::decay_t<decltype(a)>::value_type;
+      using T = value_t<decltype(a)>;
       auto& m = g.mutable_value<T>();
       const T hi = static_cast<T>(clip_value), lo = -hi;
       for (auto& v : m) v = std::clamp(v, lo, hi);
@@ -92,7 +92,7 @@ void max_norm_(const Tensor& weight, double max_norm) {
   NoGradGuard no_grad;
   Tensor w = weight;
   detail::visit("max_norm_", weight, [&](const auto& a) {
-    using T = typename std::decay_t<decltype(a)>::value_type;
+    using T = value_t<decltype(a)>;
     auto& m = w.mutable_value<T>();
     const std::size_t rows = m.shape()[0];
     const std::size_t len = rows ? m.size() / rows : 0;

@@ -15,7 +15,7 @@ using state_io::describe;
 void assign(const Tensor& dst, const Tensor& src) {
   Tensor d = dst;
   xgrad::detail::visit("ExponentialMovingAverage", src, [&](const auto& a) {
-    using T = typename std::decay_t<decltype(a)>::value_type;
+    using T = value_t<decltype(a)>;
     auto& m = d.mutable_value<T>();
     std::copy(a.begin(), a.end(), m.begin());
   });
@@ -45,7 +45,7 @@ void ExponentialMovingAverage::update() {
       throw Error("ExponentialMovingAverage.update: parameter {} is now {} but its average is {}", i,
                   describe(params_[i]), describe(shadow_[i]));
     detail::visit("ExponentialMovingAverage.update", params_[i], [&](const auto& p) {
-      using T = typename std::decay_t<decltype(p)>::value_type;
+      using T = value_t<decltype(p)>;
       T* s = shadow_[i].mutable_value<T>().data();
       const T* x = p.data();
       const T c = static_cast<T>(one_minus_decay);
