@@ -21,14 +21,6 @@ std::size_t first_nonfinite(const Value& v) {
       v);
 }
 
-Shape unravel(std::size_t flat, const Shape& shape) {
-  Shape index(shape.size());
-  for (std::size_t d = shape.size(); d-- > 0;) {
-    index[d] = flat % shape[d];
-    flat /= shape[d];
-  }
-  return index;
-}
 
 // "nan", "inf" or "-inf" (a NaN's sign bit says nothing, so it is not printed).
 std::string value_at(const Value& v, std::size_t flat) {

@@ -50,6 +50,16 @@ Shape to_shape(const S& s) {
   return Shape(s.begin(), s.end());
 }
 
+// The multi-index of flat (row-major) position `flat` in `shape`: for messages that name an element.
+inline Shape unravel(std::size_t flat, const Shape& shape) {
+  Shape index(shape.size());
+  for (std::size_t d = shape.size(); d-- > 0;) {
+    index[d] = flat % shape[d];
+    flat /= shape[d];
+  }
+  return index;
+}
+
 std::size_t normalize_axis(const char* op, long axis, std::size_t rank, const Shape& shape);
 
 }  // namespace xgrad::detail

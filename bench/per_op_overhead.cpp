@@ -6,7 +6,8 @@
 // (`xgrad` or `torch` runs one side only, for profiling one library at a time.) Each library
 // runs in a forked child process of its own, so neither inherits the other's heap: one untimed
 // warm-up run, then the timed repetitions. The tables show their medians in ns per op, on the
-// wall clock and on the thread's CPU clock. BENCH_VERBOSE=1 also prints every run.
+// wall clock and on the thread's CPU clock. BENCH_VERBOSE=1 also prints every run; BENCH_ANOMALY=1 runs
+// xgrad with anomaly mode on (every op's output and gradient checked for NaN/Inf).
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -58,6 +59,8 @@ int main(int argc, char** argv) {
   const std::size_t n_ops = argc > 1 ? std::strtoull(argv[1], nullptr, 10) / 2 * 2 : 200000;
   const int reps = argc > 2 ? std::atoi(argv[2]) : 7;
   const std::string which = argc > 3 ? argv[3] : "both";
+  if (const char* anomaly = std::getenv("BENCH_ANOMALY"); anomaly && std::string(anomaly) == "1")
+    xg::set_detect_anomaly(true);
   if (n_ops == 0 || reps < 1 || (which != "both" && which != "xgrad" && which != "torch")) {
     fmt::print(stderr, "usage: per_op_overhead [n_ops >= 2] [repetitions >= 1] [both|xgrad|torch]\n");
     return 2;
