@@ -27,12 +27,12 @@ T swish(const T& x, bool planted_mistake, xg::Site site = xg::Site::current()) {
   }
   if (planted_mistake)
     return xg::record(
-        "wrong_swish", y, {x}, [](xg::Backward& b) { b.dx[0] = b.dy * xg::sigmoid(b.x[0]); }, site);
+        "wrong_swish", y, {x}, [](xg::Backward& node) { node.dx[0] = node.dy * xg::sigmoid(node.x[0]); }, site);
   return xg::record(
       "swish", y, {x},
-      [](xg::Backward& b) {
-        const T s = xg::sigmoid(b.x[0]);
-        b.dx[0] = b.dy * s * (1.0 + b.x[0] * (1.0 - s));
+      [](xg::Backward& node) {
+        const T s = xg::sigmoid(node.x[0]);
+        node.dx[0] = node.dy * s * (1.0 + node.x[0] * (1.0 - s));
       },
       site);
 }
@@ -242,10 +242,10 @@ T scaled(const T& x, const T& w, double scale, long wrong_at = -1, xg::Site site
   }
   return xg::record(
       "scaled", y, {x, w},
-      [scale, wrong_at](xg::Backward& b) {
-        T dx = b.dy * b.x[1] * scale;
+      [scale, wrong_at](xg::Backward& node) {
+        T dx = node.dy * node.x[1] * scale;
         if (wrong_at >= 0) dx.mutable_value<double>().data()[wrong_at] *= 2.0;
-        b.dx[0] = dx;
+        node.dx[0] = dx;
       },
       site);
 }

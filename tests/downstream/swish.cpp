@@ -10,10 +10,10 @@ xg::Tensor swish(const xg::Tensor& x, xg::Site site) {
     y = x * xg::sigmoid(x);
   }
   // The local gradient: given dy = dL/dy, dx = dL/dx = dy * (s + y (1 - s)).
-  auto local_gradient = [](xg::Backward& b) {
-    if (!b.needs(0)) return;
-    const xg::Tensor s = xg::sigmoid(b.x[0]);
-    b.dx[0] = b.dy * (s + b.y * (1.0 - s));
+  auto local_gradient = [](xg::Backward& node) {
+    if (!node.needs(0)) return;
+    const xg::Tensor s = xg::sigmoid(node.x[0]);
+    node.dx[0] = node.dy * (s + node.y * (1.0 - s));
   };
   return xg::record("swish", y, {x}, local_gradient, site);
 }

@@ -33,7 +33,7 @@ xg::Tensor swish_slip(const xg::Tensor& x, xg::Site site = xg::Site::current()) 
     xg::NoGradGuard forward_only;
     y = x * xg::sigmoid(x);
   }
-  auto local_gradient = [](xg::Backward& b) { b.dx[0] = b.dy * xg::sigmoid(b.x[0]); };
+  auto local_gradient = [](xg::Backward& node) { node.dx[0] = node.dy * xg::sigmoid(node.x[0]); };
   return xg::record("swish_slip", y, {x}, local_gradient, site);
 }
 

@@ -20,7 +20,7 @@ T planted_square(const T& x, xg::Site site = xg::Site::current()) {
     y = x * x;
   }
   return xg::record(
-      "planted_square", y, {x}, [](xg::Backward& b) { b.dx[0] = b.dy * b.x[0]; }, site);
+      "planted_square", y, {x}, [](xg::Backward& node) { node.dx[0] = node.dy * node.x[0]; }, site);
 }
 
 T input() {
