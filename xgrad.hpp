@@ -5,7 +5,8 @@
 //   nn/        modules (layers) composed from ops, initialization, checkpoints
 //   optim/     optimizers, learning-rate schedules, gradient clipping
 //   data/      datasets, the IDX reader, the DataLoader
-//   testing/   gradcheck, for checking gradients in tests
+//   testing/   gradcheck and gradcheck_tape, for checking gradients in tests (doctest macros:
+//              <xgrad/testing.hpp>, included separately)
 #include "autograd/anomaly.hpp"
 #include "autograd/dtype.hpp"
 #include "autograd/error.hpp"
@@ -58,5 +59,6 @@
 #include "data/idx.hpp"
 #include "data/transforms.hpp"
 #include "testing/gradcheck.hpp"
+#include "testing/gradcheck_tape.hpp"
 
 namespace xg = xgrad;

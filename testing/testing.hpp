@@ -1,5 +1,5 @@
 #pragma once
-// doctest assertions for gradients, for xgrad's tests and yours (#include <xgrad/testing/testing.hpp>):
+// doctest assertions for gradients, for xgrad's tests and yours (#include <xgrad/testing.hpp>):
 //
 //   XG_CHECK_GRADCHECK(f, {x, W});                         // xg::gradcheck, options optional:
 //   XG_REQUIRE_GRADCHECK(f, {x}, {.h = 1e-5, .fast = true});

@@ -1,9 +1,9 @@
 // gradcheck_tape (each node's local gradient against differences of that op alone, naming the wrong
 // node and its line), gradcheck's fast mode (random projections u^T J v), and the doctest macros of
-// <xgrad/testing/testing.hpp> when they pass (tests/test_testing_macros/ has them failing).
+// <xgrad/testing.hpp> when they pass (tests/test_testing_macros/ has them failing).
 #include <doctest/doctest.h>
 #include <xgrad/testing/gradcheck_tape.hpp>
-#include <xgrad/testing/testing.hpp>
+#include <xgrad/testing.hpp>
 #include <xgrad/xgrad.hpp>
 
 #include <cmath>

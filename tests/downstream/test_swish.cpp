@@ -1,7 +1,7 @@
 // The tests of docs/custom_ops.md, built and run against the installed package.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
-#include <xgrad/testing/testing.hpp>
+#include <xgrad/testing.hpp>
 #include <xgrad/xgrad.hpp>
 
 #include <cmath>

@@ -1,9 +1,9 @@
 // A test program whose test cases must FAIL: each checks a gradient with a planted mistake through a
-// macro of <xgrad/testing/testing.hpp>. check.cmake runs them one by one and asserts that each exits
+// macro of <xgrad/testing.hpp>. check.cmake runs them one by one and asserts that each exits
 // non-zero and prints the report (the values, the relative error, the op and line for the tape check).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
-#include <xgrad/testing/testing.hpp>
+#include <xgrad/testing.hpp>
 #include <xgrad/xgrad.hpp>
 
 #include <vector>
