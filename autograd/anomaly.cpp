@@ -21,7 +21,6 @@ std::size_t first_nonfinite(const Value& v) {
       v);
 }
 
-
 // "nan", "inf" or "-inf" (a NaN's sign bit says nothing, so it is not printed).
 std::string value_at(const Value& v, std::size_t flat) {
   const double x = std::visit([&](const auto& a) { return static_cast<double>(a.data()[flat]); }, v);

@@ -28,11 +28,12 @@ std::string where(const TensorImpl& node) { return detail::describe_node(node); 
 // output, must still have the version they had when the node was recorded.
 void check_versions(const TensorImpl& node, const BackwardInputs& x) {
   auto fail = [&](std::string what, const TensorImpl& t, std::uint32_t expected) {
-    throw BackwardError(
-        "backward of {}: {} {} was modified in place after it was recorded (version {}, expected {}); an "
-        "optimizer step or another in-place write between the forward and this backward changed it",
-        where(node), what, shape_str(std::visit([](const auto& a) { return detail::to_shape(a.shape()); }, t.value)),
-        t.version, expected);
+    throw BackwardError("backward of {}: {} {} was modified in place after it was recorded (version {}, expected {}); "
+                        "an "
+                        "optimizer step or another in-place write between the forward and this backward changed it",
+                        where(node), what,
+                        shape_str(std::visit([](const auto& a) { return detail::to_shape(a.shape()); }, t.value)),
+                        t.version, expected);
   };
   for (std::size_t i = 0; i < node.inputs.size(); ++i) {
     const TensorImpl* in = node.inputs[i].impl();
@@ -60,11 +61,12 @@ void accumulate(TensorImpl& x, Tensor g, const TensorImpl& node) {
   const DType x_dtype = x.value.index() == 0 ? f32 : f64;
   if (g.dtype() != x_dtype)
     throw BackwardError("backward of {}: gradient is {} but the input is {}", where(node), dtype_name(g.dtype()),
-                dtype_name(x_dtype));
+                        dtype_name(x_dtype));
   // Compared in place: building two Shape vectors for every input of every node is a measurable
   // part of backward on small tensors, and the shapes almost always match.
-  const bool same_shape = std::visit(
-      [](const auto& a, const auto& b) { return std::ranges::equal(a.shape(), b.shape()); }, x.value, g.impl()->value);
+  const bool same_shape =
+      std::visit([](const auto& a, const auto& b) { return std::ranges::equal(a.shape(), b.shape()); }, x.value,
+                 g.impl()->value);
   if (!same_shape) g = sum_to(g, std::visit([](const auto& a) { return detail::to_shape(a.shape()); }, x.value));
   // A hooked leaf collects this backward's contributions apart from grad(): its hooks see their sum.
   Tensor& into = !x.op && x.hooks ? x.pass_grad : x.grad;

@@ -9,7 +9,7 @@
 
 namespace xgrad::kinks {
 
-bool recording();           // true only inside a Recorder's scope
+bool recording();  // true only inside a Recorder's scope
 void note(const Tensor& branch);
 
 class Recorder {

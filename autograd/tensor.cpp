@@ -113,7 +113,8 @@ HookHandle Tensor::register_post_accumulate_grad_hook(std::function<void(const T
   if (!is_leaf() || !requires_grad())
     throw Error("register_post_accumulate_grad_hook: only a leaf that requires grad accumulates a gradient; "
                 "this tensor {} is {}",
-                shape_str(shape()), is_leaf() ? "a leaf without requires_grad" : fmt::format("the output of '{}'", op()));
+                shape_str(shape()),
+                is_leaf() ? "a leaf without requires_grad" : fmt::format("the output of '{}'", op()));
   if (!fn) throw Error("register_post_accumulate_grad_hook: the hook is empty");
   return handle_for(impl_, &TensorHooks::post_accumulate, hooks_of(*impl_).post_accumulate.add(std::move(fn)));
 }
@@ -129,9 +130,7 @@ Tensor& Tensor::retain_grad() {
   if (impl_) impl_->retains_grad = true;
   return *this;
 }
-Tensor Tensor::detach() const {
-  return Tensor(std::make_shared<TensorImpl>(detail::checked_value("detach", *this)));
-}
+Tensor Tensor::detach() const { return Tensor(std::make_shared<TensorImpl>(detail::checked_value("detach", *this))); }
 std::string_view Tensor::op() const { return impl_ && impl_->op ? impl_->op : ""; }
 const Site& Tensor::site() const {
   static const Site none{};
@@ -145,7 +144,8 @@ Tensor Tensor::to(DType dtype, Site site) const {
     return dtype == f32 ? Tensor(xt::xarray<float>(xt::cast<float>(a)))
                         : Tensor(xt::xarray<double>(xt::cast<double>(a)));
   });
-  return record("to", y, {*this}, [](Backward& node) { node.dx[0] = node.dy.to(node.x.dtype(0)); }, site);
+  return record(
+      "to", y, {*this}, [](Backward& node) { node.dx[0] = node.dy.to(node.x.dtype(0)); }, site);
 }
 
 // --- recording -----------------------------------------------------------------------------------

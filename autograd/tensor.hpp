@@ -2,8 +2,8 @@
 // xg::Tensor: a cheap handle (one shared pointer) to a TensorImpl, which holds the value, the
 // accumulated gradient and, for tensors computed by an op while recording, the tape node:
 // the op's name, its inputs, its local-gradient function and the line of model code that made it.
-#include <cstddef>
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -60,14 +60,18 @@ class Tensor {
   double item() const;  // the value of a one-element tensor
 
   // The value as an xtensor array; throws unless T matches dtype().
-  template <class T> const xt::xarray<T>& value() const&;
+  template <class T>
+  const xt::xarray<T>& value() const&;
   // On a temporary (`f(x).value<float>()`) the value comes as a copy: a reference into a tensor that
   // dies at the end of the statement would dangle (`const auto& v = model(x).value<float>();`).
-  template <class T> xt::xarray<T> value() const&&;
+  template <class T>
+  xt::xarray<T> value() const&&;
   // Writable access for code that updates tensors in place outside the tape (optimizers, init).
   // Only on a named tensor: a write into a temporary is either lost or dangles.
-  template <class T> xt::xarray<T>& mutable_value() &;
-  template <class T> xt::xarray<T>& mutable_value() && = delete;
+  template <class T>
+  xt::xarray<T>& mutable_value() &;
+  template <class T>
+  xt::xarray<T>& mutable_value() && = delete;
 
   Tensor to(DType dtype, Site site = Site::current()) const;
   // x.reshape(...) and x.transpose() as PyTorch spells them, the two shape ops that model code chains
@@ -79,13 +83,13 @@ class Tensor {
   // --- autograd ---
   Tensor& requires_grad_(bool on = true);
   bool requires_grad() const;
-  bool is_leaf() const;          // made by the user, not recorded by an op
+  bool is_leaf() const;  // made by the user, not recorded by an op
   // The accumulated gradient; undefined until a backward reaches it. A reference, as in PyTorch, so
   // `x.grad().value<double>()` reads the gradient in place.
   const Tensor& grad() const;
-  void zero_grad();              // forget the accumulated gradient
-  Tensor& retain_grad();         // keep this non-leaf tensor's gradient after backward
-  Tensor detach() const;         // same value, cut from the tape
+  void zero_grad();       // forget the accumulated gradient
+  Tensor& retain_grad();  // keep this non-leaf tensor's gradient after backward
+  Tensor detach() const;  // same value, cut from the tape
   // Back-propagates from this tensor. A scalar seeds with 1; otherwise pass dL/dthis as `grad`.
   // The graph is freed afterwards unless retain_graph is set.
   void backward(const Tensor& grad = {}, bool retain_graph = false) const;
@@ -95,8 +99,7 @@ class Tensor {
   // replacement (an undefined Tensor, or a void fn, leaves it as it is). Leaves and intermediates.
   HookHandle register_hook(std::function<Tensor(const Tensor& grad)> fn);
   template <class F>
-    requires std::is_void_v<std::invoke_result_t<F&, const Tensor&>>
-  HookHandle register_hook(F fn) {
+  requires std::is_void_v<std::invoke_result_t<F&, const Tensor&>> HookHandle register_hook(F fn) {
     return register_hook(std::function<Tensor(const Tensor&)>([fn = std::move(fn)](const Tensor& grad) mutable {
       fn(grad);
       return Tensor();
@@ -152,9 +155,7 @@ struct TensorImpl {
 
   explicit TensorImpl(Value v);
   ~TensorImpl();  // frees long chains of inputs without recursion
-  std::uint32_t input_version(std::size_t i) const {
-    return i < 3 ? input_versions[i] : more_input_versions[i - 3];
-  }
+  std::uint32_t input_version(std::size_t i) const { return i < 3 ? input_versions[i] : more_input_versions[i - 3]; }
 };
 
 // Where a node was recorded when it was recorded inside a layer: the layer ("Linear 'fc1'") and the

@@ -22,7 +22,9 @@ double sgemm_gflops(int M, int K, int N, int reps) {
   std::vector<float> a(std::size_t(M) * K), b(std::size_t(K) * N), c(std::size_t(M) * N);
   for (std::size_t i = 0; i < a.size(); ++i) a[i] = float(i % 7) * 0.1f;
   for (std::size_t i = 0; i < b.size(); ++i) b[i] = float(i % 5) * 0.1f;
-  auto run = [&] { cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.f, a.data(), K, b.data(), N, 0.f, c.data(), N); };
+  auto run = [&] {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.f, a.data(), K, b.data(), N, 0.f, c.data(), N);
+  };
   warm_up(run);
   std::vector<double> t;
   for (int r = 0; r < reps; ++r) {

@@ -20,7 +20,8 @@ namespace bench {
 ChainRun xgrad_conv(const ConvShape& s) {
   ChainRun run;
   xg::Tensor x = xg::randn({std::size_t(s.n), std::size_t(s.c), std::size_t(s.h), std::size_t(s.w)}).requires_grad_();
-  xg::Tensor w = (xg::randn({std::size_t(s.o), std::size_t(s.c), std::size_t(s.k), std::size_t(s.k)}) * 0.1).requires_grad_();
+  xg::Tensor w =
+      (xg::randn({std::size_t(s.o), std::size_t(s.c), std::size_t(s.k), std::size_t(s.k)}) * 0.1).requires_grad_();
   Stopwatch watch;
   xg::Tensor y = xg::conv2d(x, w, {}, 1, std::size_t(s.pad));
   xg::Tensor l = xg::sum(y);
@@ -64,7 +65,8 @@ int main(int argc, char** argv) {
       b.value = sgemm_gflops(512, 512, 512, reps);
       return std::vector<ChainRun>{a, b};
     });
-    fmt::print("OpenBLAS sgemm (openblas threads {}): im2col-shaped M={} K={} N={}: {:.1f} GFLOP/s; 512^3: {:.1f} GFLOP/s\n",
+    fmt::print("OpenBLAS sgemm (openblas threads {}): im2col-shaped M={} K={} N={}: {:.1f} GFLOP/s; 512^3: {:.1f} "
+               "GFLOP/s\n",
                t, M, K, N, gemm[0].value, gemm[1].value);
     const auto xg_runs = in_child_process([&] {
       blas_set_threads(t);
@@ -95,8 +97,10 @@ int main(int argc, char** argv) {
       return warm_up_and_repeat(reps, [&] { return torch_conv(s); });
     });
     row("libtorch", torch_runs);
-    fmt::print("{:<10} {:>9.2f} {:>9.2f} {:>9.2f}\n", "xg/torch", med(xg_runs, &ChainRun::forward) / med(torch_runs, &ChainRun::forward),
-               med(xg_runs, &ChainRun::backward) / med(torch_runs, &ChainRun::backward), med_total(xg_runs) / med_total(torch_runs));
+    fmt::print("{:<10} {:>9.2f} {:>9.2f} {:>9.2f}\n", "xg/torch",
+               med(xg_runs, &ChainRun::forward) / med(torch_runs, &ChainRun::forward),
+               med(xg_runs, &ChainRun::backward) / med(torch_runs, &ChainRun::backward),
+               med_total(xg_runs) / med_total(torch_runs));
     fmt::print("(sanity: sum(dw) xgrad {:.4g}, libtorch {:.4g}; each library draws its own random x and w)\n",
                xg_runs.back().grad, torch_runs.back().grad);
 #else

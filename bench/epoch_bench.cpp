@@ -12,8 +12,8 @@
 // --torch-data float (the default), as torch::data::datasets::MNIST does, one float tensor
 // (188 MB), or with --torch-data bytes like xgrad (a uint8 tensor, each batch converted). --batches B runs the first B
 // batches only and scales the time to a full epoch. --threads N: xgrad sets OpenBLAS to N threads;
-// libtorch sets torch::set_num_threads(N) and leaves OpenBLAS to OPENBLAS_NUM_THREADS (or its default). The time covers batch assembly, forward,
-// backward and the optimizer step; not the data loading.
+// libtorch sets torch::set_num_threads(N) and leaves OpenBLAS to OPENBLAS_NUM_THREADS (or its default). The time covers
+// batch assembly, forward, backward and the optimizer step; not the data loading.
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -28,12 +28,19 @@ EpochResult xgrad_epoch(const EpochConfig& cfg, const xg::data::Dataset& train) 
   namespace nn = xg::nn;
   nn::Sequential net;
   if (cfg.model == "mlp")
-    net = nn::Sequential{nn::Flatten(), nn::Linear(784, 256), nn::ReLU(), nn::Linear(256, 128), nn::ReLU(),
-                         nn::Linear(128, 10)};
+    net = nn::Sequential{nn::Flatten(),        nn::Linear(784, 256), nn::ReLU(),
+                         nn::Linear(256, 128), nn::ReLU(),           nn::Linear(128, 10)};
   else
-    net = nn::Sequential{nn::Conv2d(1, 16, 3, {.padding = 1}), nn::ReLU(), nn::MaxPool2d(2),
-                         nn::Conv2d(16, 32, 3, {.padding = 1}), nn::ReLU(), nn::MaxPool2d(2),
-                         nn::Flatten(), nn::Linear(32 * 7 * 7, 128), nn::ReLU(), nn::Linear(128, 10)};
+    net = nn::Sequential{nn::Conv2d(1, 16, 3, {.padding = 1}),
+                         nn::ReLU(),
+                         nn::MaxPool2d(2),
+                         nn::Conv2d(16, 32, 3, {.padding = 1}),
+                         nn::ReLU(),
+                         nn::MaxPool2d(2),
+                         nn::Flatten(),
+                         nn::Linear(32 * 7 * 7, 128),
+                         nn::ReLU(),
+                         nn::Linear(128, 10)};
   std::unique_ptr<xg::optim::Optimizer> opt;
   if (cfg.model == "mlp")
     opt = std::make_unique<xg::optim::SGD>(net.parameters(), xg::optim::SGDOptions{.lr = 0.05, .momentum = 0.9});
@@ -68,14 +75,21 @@ int main(int argc, char** argv) {
   int threads = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--framework") framework = v;
-    else if (k == "--model") cfg.model = v;
-    else if (k == "--threads") threads = std::atoi(v.c_str());
-    else if (k == "--batches") cfg.max_batches = std::strtoull(v.c_str(), nullptr, 10);
-    else if (k == "--data") data_dir = v;
-    else if (k == "--torch-data") torch_data = v;
+    if (k == "--framework")
+      framework = v;
+    else if (k == "--model")
+      cfg.model = v;
+    else if (k == "--threads")
+      threads = std::atoi(v.c_str());
+    else if (k == "--batches")
+      cfg.max_batches = std::strtoull(v.c_str(), nullptr, 10);
+    else if (k == "--data")
+      data_dir = v;
+    else if (k == "--torch-data")
+      torch_data = v;
     else {
-      fmt::print(stderr, "usage: epoch_bench --framework xgrad|torch --model mlp|convnet [--threads N] [--batches B] [--data DIR] [--torch-data float|bytes]\n");
+      fmt::print(stderr, "usage: epoch_bench --framework xgrad|torch --model mlp|convnet [--threads N] [--batches B] "
+                         "[--data DIR] [--torch-data float|bytes]\n");
       return 2;
     }
   }
@@ -111,11 +125,12 @@ int main(int argc, char** argv) {
   const double epoch_s = r.seconds * double(r.batches_per_epoch) / double(r.batches);
   // One machine-readable line for run_epoch_bench.sh, then nothing else on stdout.
   fmt::print("RESULT framework={} data={} model={} threads={} batches={}/{} seconds={:.3f} epoch_seconds={:.3f} "
-             "ms_per_batch={:.3f} mean_loss={:.4f} load_peak_kb={} rss_after_data_kb={} train_peak_rss_kb={} OMP_NUM_THREADS={} "
+             "ms_per_batch={:.3f} mean_loss={:.4f} load_peak_kb={} rss_after_data_kb={} train_peak_rss_kb={} "
+             "OMP_NUM_THREADS={} "
              "OPENBLAS_NUM_THREADS={} openblas_threads={}\n",
-             framework, framework == "torch" ? torch_data : "bytes", cfg.model, threads, r.batches, r.batches_per_epoch, r.seconds, epoch_s,
-             r.seconds * 1e3 / double(r.batches), r.mean_loss, load_peak, rss_data, reset ? peak_rss_kb() : -1,
-             std::getenv("OMP_NUM_THREADS") ? std::getenv("OMP_NUM_THREADS") : "-",
+             framework, framework == "torch" ? torch_data : "bytes", cfg.model, threads, r.batches, r.batches_per_epoch,
+             r.seconds, epoch_s, r.seconds * 1e3 / double(r.batches), r.mean_loss, load_peak, rss_data,
+             reset ? peak_rss_kb() : -1, std::getenv("OMP_NUM_THREADS") ? std::getenv("OMP_NUM_THREADS") : "-",
              std::getenv("OPENBLAS_NUM_THREADS") ? std::getenv("OPENBLAS_NUM_THREADS") : "-", blas_get_threads());
   return 0;
 }

@@ -40,7 +40,10 @@ int main(int argc, char** argv) {
   auto med = [](const std::vector<ChainRun>& runs, int part) {
     std::vector<double> v;
     for (auto& r : runs)
-      v.push_back((part == 0 ? r.forward.wall_ns : part == 1 ? r.backward.wall_ns : r.forward.wall_ns + r.backward.wall_ns) / 1e6);
+      v.push_back((part == 0   ? r.forward.wall_ns
+                   : part == 1 ? r.backward.wall_ns
+                               : r.forward.wall_ns + r.backward.wall_ns) /
+                  1e6);
     return median(v);
   };
   const auto xg_runs = in_child_process([&] {
@@ -56,7 +59,8 @@ int main(int argc, char** argv) {
     blas_set_threads(1);
     return warm_up_and_repeat(reps, [&] { return torch_lstm(s); });
   });
-  fmt::print("{:<10} {:>9.2f} {:>9.2f} {:>9.2f}\n", "libtorch", med(torch_runs, 0), med(torch_runs, 1), med(torch_runs, 2));
+  fmt::print("{:<10} {:>9.2f} {:>9.2f} {:>9.2f}\n", "libtorch", med(torch_runs, 0), med(torch_runs, 1),
+             med(torch_runs, 2));
   fmt::print("{:<10} {:>9.2f} {:>9.2f} {:>9.2f}\n", "xg/torch", med(xg_runs, 0) / med(torch_runs, 0),
              med(xg_runs, 1) / med(torch_runs, 1), med(xg_runs, 2) / med(torch_runs, 2));
 #else

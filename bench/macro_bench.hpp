@@ -37,10 +37,10 @@ struct EpochConfig {
   std::size_t max_batches = 0;  // 0: the whole epoch
 };
 struct EpochResult {
-  double seconds = 0;        // wall time of the batches run
-  std::size_t batches = 0;   // batches run
+  double seconds = 0;       // wall time of the batches run
+  std::size_t batches = 0;  // batches run
   std::size_t batches_per_epoch = 0;
-  double mean_loss = 0;      // mean training loss over those batches (sanity check)
+  double mean_loss = 0;  // mean training loss over those batches (sanity check)
 };
 
 // LSTM forward + backward: input x [T, N, I], loss = output.sum().

@@ -78,7 +78,8 @@ int main(int argc, char** argv) {
              "median of {} runs\n",
              n_ops, reps, fmt::arg("c", chain_constant));
   std::vector<ChainRun> xg_runs, torch_runs;
-  if (run_xgrad) xg_runs = in_child_process([&] { return warm_up_and_repeat(reps, [&] { return xgrad_chain(n_ops); }); });
+  if (run_xgrad)
+    xg_runs = in_child_process([&] { return warm_up_and_repeat(reps, [&] { return xgrad_chain(n_ops); }); });
 #ifdef XGRAD_BENCH_HAVE_TORCH
   if (run_torch)
     torch_runs = in_child_process([&] {
@@ -88,12 +89,14 @@ int main(int argc, char** argv) {
 #endif
 
   if (run_xgrad) fmt::print("xgrad:    value {:.6g}, d/dleaf {:.6g}\n", xg_runs.back().value, xg_runs.back().grad);
-  if (run_torch) fmt::print("libtorch: value {:.6g}, d/dleaf {:.6g}\n", torch_runs.back().value, torch_runs.back().grad);
+  if (run_torch)
+    fmt::print("libtorch: value {:.6g}, d/dleaf {:.6g}\n", torch_runs.back().value, torch_runs.back().grad);
   if (std::getenv("BENCH_VERBOSE")) {
     print_runs("xgrad", xg_runs, n_ops);
     print_runs("libtorch", torch_runs, n_ops);
   }
-  for (auto [title, clock] : {std::pair{"wall clock", &Duration::wall_ns}, std::pair{"thread CPU time", &Duration::cpu_ns}}) {
+  for (auto [title, clock] :
+       {std::pair{"wall clock", &Duration::wall_ns}, std::pair{"thread CPU time", &Duration::cpu_ns}}) {
     fmt::print("\nns per op, {}:\n", title);
     print_header();
     const PerOp xg_p = run_xgrad ? per_op_medians(xg_runs, n_ops, clock) : PerOp{};

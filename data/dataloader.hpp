@@ -20,9 +20,9 @@
 namespace xgrad::data {
 
 struct Batch {
-  Tensor images;                        // [B, ...example shape], f32
-  std::vector<std::int64_t> labels;     // B labels
-  std::vector<std::size_t> indices;     // which examples of the dataset, in batch order
+  Tensor images;                     // [B, ...example shape], f32
+  std::vector<std::int64_t> labels;  // B labels
+  std::vector<std::size_t> indices;  // which examples of the dataset, in batch order
   std::size_t size() const { return labels.size(); }
 };
 

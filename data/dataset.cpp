@@ -13,7 +13,8 @@ std::size_t uniform_below(std::mt19937_64& rng, std::size_t n) {
   if (n <= 1) return 0;
   const std::uint64_t range = n;
   // The largest multiple of n representable, so every residue is equally likely.
-  const std::uint64_t limit = std::numeric_limits<std::uint64_t>::max() - std::numeric_limits<std::uint64_t>::max() % range;
+  const std::uint64_t limit =
+      std::numeric_limits<std::uint64_t>::max() - std::numeric_limits<std::uint64_t>::max() % range;
   std::uint64_t r;
   do r = rng();
   while (r >= limit);

@@ -34,9 +34,9 @@ class Dataset {
   bool empty() const { return labels_.empty(); }
   Example get(std::size_t i) const;
 
-  Shape example_shape() const;           // the shape of one example, e.g. [C, H, W]
-  std::size_t example_numel() const;     // its number of values
-  std::size_t num_classes() const;       // largest label + 1 (0 when empty)
+  Shape example_shape() const;        // the shape of one example, e.g. [C, H, W]
+  std::size_t example_numel() const;  // its number of values
+  std::size_t num_classes() const;    // largest label + 1 (0 when empty)
   const std::vector<std::int64_t>& labels() const { return labels_; }
 
   // Example i's values as floats, into out[0 .. example_numel()).
@@ -52,7 +52,7 @@ class Dataset {
   Dataset to_float() const;
   // The stored floats: only when !stores_bytes() (else an error pointing to to_float()).
   const xt::xarray<float>& images() const;
-  xt::xarray<float>& mutable_images();  // same shape must be kept
+  xt::xarray<float>& mutable_images();     // same shape must be kept
   const float* data(std::size_t i) const;  // example i's stored floats, contiguous
 
   // The examples at `indices`, in that order (repeats allowed), stored as this dataset stores them.

@@ -88,10 +88,14 @@ IdxU8 read_idx_u8(const std::filesystem::path& path, std::uint32_t magic, const 
   const std::uint32_t found = big_endian(header.data());
   if (found != magic) {
     std::string hint;
-    if (found == idx_labels_magic) hint = " (this is a label file)";
-    else if (found == idx_images_magic) hint = " (this is an image file)";
-    else if ((found >> 16) != 0) hint = " (not an IDX file)";
-    else if (((found >> 8) & 0xff) != 0x08) hint = fmt::format(" (element type 0x{:02x}, not unsigned bytes)", (found >> 8) & 0xff);
+    if (found == idx_labels_magic)
+      hint = " (this is a label file)";
+    else if (found == idx_images_magic)
+      hint = " (this is an image file)";
+    else if ((found >> 16) != 0)
+      hint = " (not an IDX file)";
+    else if (((found >> 8) & 0xff) != 0x08)
+      hint = fmt::format(" (element type 0x{:02x}, not unsigned bytes)", (found >> 8) & 0xff);
     throw Error("idx: {}: bad magic number 0x{:08x}, expected 0x{:08x} for an IDX {} file{}", path.string(), found,
                 magic, kind, hint);
   }
@@ -105,7 +109,8 @@ IdxU8 read_idx_u8(const std::filesystem::path& path, std::uint32_t magic, const 
   for (std::size_t d = 0; d < ndims; ++d) {
     const std::size_t size = big_endian(header.data() + 4 + 4 * d);
     out.dims.push_back(size);
-    if (d > 0 && size == 0) throw Error("idx: {}: dimension {} of [{}] is 0", path.string(), d, fmt::join(out.dims, " x "));
+    if (d > 0 && size == 0)
+      throw Error("idx: {}: dimension {} of [{}] is 0", path.string(), d, fmt::join(out.dims, " x "));
     if (size != 0 && total > std::numeric_limits<std::size_t>::max() / size)
       throw Error("idx: {}: dimensions [{}] are too large", path.string(), fmt::join(out.dims, ","));
     total *= size;
@@ -138,14 +143,14 @@ IdxU8 read_idx_u8(const std::filesystem::path& path, std::uint32_t magic, const 
     const std::size_t n = read_some(f, path, out.data.data() + have, want, &truncated);
     have += n;
     if (n < want)
-      throw Error("idx: {}: expected {} bytes of {}, file ends after {} (header: [{}]{})", path.string(), total,
-                  what, have, fmt::join(out.dims, " x "), truncated ? "; the gzip stream is cut short" : "");
+      throw Error("idx: {}: expected {} bytes of {}, file ends after {} (header: [{}]{})", path.string(), total, what,
+                  have, fmt::join(out.dims, " x "), truncated ? "; the gzip stream is cut short" : "");
   }
   // Nothing may follow; reading on also makes zlib check the gzip trailer (CRC and length).
   std::uint8_t extra = 0;
   if (read_some(f, path, &extra, 1, &truncated) != 0)
-    throw Error("idx: {}: more data after the {} bytes of {} ([{}]); the header does not match the file",
-                path.string(), total, what, fmt::join(out.dims, " x "));
+    throw Error("idx: {}: more data after the {} bytes of {} ([{}]); the header does not match the file", path.string(),
+                total, what, fmt::join(out.dims, " x "));
   if (truncated)
     throw Error("idx: {}: the gzip stream is cut short after all {} bytes of {} (its trailer is missing)",
                 path.string(), total, what);
@@ -190,11 +195,13 @@ std::vector<std::uint8_t> read_idx_labels(const std::filesystem::path& path) {
 
 void write_idx(const std::filesystem::path& path, std::span<const std::uint32_t> dims,
                std::span<const std::uint8_t> data) {
-  if (dims.empty() || dims.size() > 255) throw Error("idx: {}: {} dimensions; IDX holds 1 to 255", path.string(), dims.size());
+  if (dims.empty() || dims.size() > 255)
+    throw Error("idx: {}: {} dimensions; IDX holds 1 to 255", path.string(), dims.size());
   std::size_t total = 1;
   for (auto d : dims) total *= d;
   if (total != data.size())
-    throw Error("idx: {}: dimensions [{}] need {} bytes, got {}", path.string(), fmt::join(dims, ","), total, data.size());
+    throw Error("idx: {}: dimensions [{}] need {} bytes, got {}", path.string(), fmt::join(dims, ","), total,
+                data.size());
   // "T" writes a plain file through the same interface.
   GzFile file = open_gz(path, ends_with_gz(path) ? "wb6" : "wbT", "writing");
   std::vector<std::uint8_t> header(4 + 4 * dims.size());

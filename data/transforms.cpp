@@ -21,7 +21,8 @@ Shape tail(const xt::xarray<float>& x) { return Shape(x.shape().begin() + 1, x.s
 // x must be [N, ...example] with the fitted example shape (or, when `flat_ok`, any shape with the
 // same number of values per example).
 void check_examples(const char* op, const xt::xarray<float>& x, const Shape& example, bool flat_ok = false) {
-  if (x.dimension() < 2) throw Error("{}: input {} must be [N, ...] with at least 2 dimensions", op, shape_str(x.shape()));
+  if (x.dimension() < 2)
+    throw Error("{}: input {} must be [N, ...] with at least 2 dimensions", op, shape_str(x.shape()));
   const Shape t = tail(x);
   if (t == example) return;
   std::size_t a = 1, b = 1;
@@ -85,7 +86,8 @@ ChannelNormalize::ChannelNormalize(std::vector<float> mean, std::vector<float> s
     throw Error("ChannelNormalize: {} means and {} standard deviations; need one of each per channel", mean_.size(),
                 std_.size());
   for (std::size_t c = 0; c < std_.size(); ++c)
-    if (!(std_[c] > 0)) throw Error("ChannelNormalize: standard deviation {} of channel {} is not positive", std_[c], c);
+    if (!(std_[c] > 0))
+      throw Error("ChannelNormalize: standard deviation {} of channel {} is not positive", std_[c], c);
 }
 
 ChannelNormalize& ChannelNormalize::fit(const Dataset& train) {

@@ -50,17 +50,28 @@ Args parse(int argc, char** argv) {
     const std::string k = argv[i];
     if (i + 1 >= argc) throw xg::Error("char_lstm: {} needs a value", k);
     const std::string v = argv[++i];
-    if (k == "--text") a.text = v;
-    else if (k == "--seconds") a.seconds = std::stod(v);
-    else if (k == "--steps") a.steps = std::stol(v);
-    else if (k == "--hidden") a.hidden = std::stoul(v);
-    else if (k == "--layers") a.layers = std::stoul(v);
-    else if (k == "--seq") a.seq = std::stoul(v);
-    else if (k == "--batch") a.batch = std::stoul(v);
-    else if (k == "--lr") a.lr = std::stod(v);
-    else if (k == "--sample") a.sample = std::stoul(v);
-    else if (k == "--seed") a.seed = std::stoull(v);
-    else throw xg::Error("char_lstm: unknown option {}", k);
+    if (k == "--text")
+      a.text = v;
+    else if (k == "--seconds")
+      a.seconds = std::stod(v);
+    else if (k == "--steps")
+      a.steps = std::stol(v);
+    else if (k == "--hidden")
+      a.hidden = std::stoul(v);
+    else if (k == "--layers")
+      a.layers = std::stoul(v);
+    else if (k == "--seq")
+      a.seq = std::stoul(v);
+    else if (k == "--batch")
+      a.batch = std::stoul(v);
+    else if (k == "--lr")
+      a.lr = std::stod(v);
+    else if (k == "--sample")
+      a.sample = std::stoul(v);
+    else if (k == "--seed")
+      a.seed = std::stoull(v);
+    else
+      throw xg::Error("char_lstm: unknown option {}", k);
   }
   return a;
 }

@@ -53,7 +53,7 @@ std::vector<xt::xarray<float>> filter_tiles(const xt::xarray<float>& w) {
 }
 
 struct Resemblance {
-  double mean_share = 0;  // share of the filter's energy in its mean (the smoothing part)
+  double mean_share = 0;   // share of the filter's energy in its mean (the smoothing part)
   std::string name = "-";  // the template its zero-mean part is closest to
   double cos = 0;          // |cosine similarity| with it (a negated edge is the same edge)
   bool inverted = false;
@@ -105,7 +105,8 @@ int main(int argc, char** argv) {
   app.add_option("--model", model_name, "convnet or convnet-bn")->capture_default_str();
   app.add_option("--checkpoint", checkpoint, "load this trainer checkpoint instead of training");
   app.add_option("--train", n_train, "training images (0: all but the validation set)")->capture_default_str();
-  app.add_option("--validation", validation_count, "training images held out (as the trainer does)")->capture_default_str();
+  app.add_option("--validation", validation_count, "training images held out (as the trainer does)")
+      ->capture_default_str();
   app.add_option("--test", n_test, "test images (0: all 10000)")->capture_default_str();
   app.add_option("--epochs", epochs)->capture_default_str();
   app.add_option("--batch-size", batch_size)->capture_default_str();
@@ -122,7 +123,8 @@ int main(int argc, char** argv) {
     // The trainer's data preparation (same split and normalization), so its checkpoints see the
     // inputs they were trained on.
     const auto full = xg::data::load_mnist_dir(data_dir, "train");
-    auto [train, validation] = xg::data::train_validation_split(full, std::min(validation_count, full.size() / 5), seed);
+    auto [train, validation] =
+        xg::data::train_validation_split(full, std::min(validation_count, full.size() / 5), seed);
     const xg::data::ChannelNormalize normalize(train);
     train = examples::first(normalize.transform(std::move(train)), n_train);
     validation = normalize.transform(std::move(validation));
@@ -154,7 +156,8 @@ int main(int argc, char** argv) {
       std::string rows;
       for (std::size_t i = 0; i < t.shape()[0]; ++i) {
         rows += i ? " | " : "";
-        for (std::size_t j = 0; j < t.shape()[1]; ++j) rows += fmt::format("{:+.2f}{}", t(i, j), j + 1 < t.shape()[1] ? " " : "");
+        for (std::size_t j = 0; j < t.shape()[1]; ++j)
+          rows += fmt::format("{:+.2f}{}", t(i, j), j + 1 < t.shape()[1] ? " " : "");
       }
       const Resemblance r = resemblance(t);
       fmt::print("  {:>2}: {}   mean part {:3.0f}%  {:<16} |cos| {:.2f}{}\n", k + 1, rows, 100 * r.mean_share, r.name,
@@ -178,9 +181,12 @@ int main(int argc, char** argv) {
       for (auto& t : filter_tiles(initial)) grid.push_back(std::move(t));
     for (const auto& t : tiles) grid.push_back(t);
     const std::string filters_png = (fs::path(out) / "filters.png").string();
-    examples::write_image_grid(
-        filters_png, grid,
-        {.cols = 16, .scale = 20, .padding = 4, .scaling = examples::Scaling::diverging, .background = 64});
+    examples::write_image_grid(filters_png, grid,
+                               {.cols = 16,
+                                .scale = 20,
+                                .padding = 4,
+                                .scaling = examples::Scaling::diverging,
+                                .background = 64});
     fmt::print("\nfilters: {} ({}16 filters, blue < 0 < red, one scale for all)\n", filters_png,
                checkpoint.empty() ? "row 1 at initialization, row 2 trained; " : "");
 

@@ -42,7 +42,9 @@ struct Trial {
 // A range on a log scale: [10^lo, 10^hi].
 struct LogRange {
   double lo, hi;
-  double sample(std::mt19937_64& rng) const { return std::pow(10.0, std::uniform_real_distribution<double>(lo, hi)(rng)); }
+  double sample(std::mt19937_64& rng) const {
+    return std::pow(10.0, std::uniform_real_distribution<double>(lo, hi)(rng));
+  }
 };
 
 Trial run_trial(const Config& c, std::size_t id, double lr, double reg, std::size_t epochs,
@@ -53,8 +55,12 @@ Trial run_trial(const Config& c, std::size_t id, double lr, double reg, std::siz
                                                     xg::nn::Linear(c.hidden, 10));
   xg::optim::SGD sgd(model->parameters(), {.lr = lr, .momentum = c.momentum});
   trainer::Solver solver(*model, sgd, train, validation,
-                         {.epochs = epochs, .batch_size = c.batch_size, .reg = reg, .accuracy_samples = 5000,
-                          .seed = c.seed * 1000 + id, .verbose = false});
+                         {.epochs = epochs,
+                          .batch_size = c.batch_size,
+                          .reg = reg,
+                          .accuracy_samples = 5000,
+                          .seed = c.seed * 1000 + id,
+                          .verbose = false});
   solver.train();
   solver.restore_best();
   const auto& last = solver.epochs.back();
@@ -74,8 +80,7 @@ void print_ranked(std::vector<Trial>& trials) {
   for (std::size_t i = 0; i < trials.size(); ++i) {
     const Trial& t = trials[i];
     fmt::print("  {:>4} {:>5}  {:>10.3e} {:>10.3e}  {:>9}  {:>8.2f}% {:>8.2f}%  {:>5.1f}s\n", i + 1, t.id, t.lr, t.reg,
-               diverged(t) ? "diverged" : fmt::format("{:.4f}", t.loss), 100 * t.train_acc,
-               100 * t.val_acc, t.seconds);
+               diverged(t) ? "diverged" : fmt::format("{:.4f}", t.loss), 100 * t.train_acc, 100 * t.val_acc, t.seconds);
   }
 }
 
@@ -97,7 +102,8 @@ int main(int argc, char** argv) {
   app.add_option("--fine", c.fine, "fine-stage trials")->capture_default_str();
   app.add_option("--coarse-epochs", c.coarse_epochs)->capture_default_str();
   app.add_option("--fine-epochs", c.fine_epochs)->capture_default_str();
-  app.add_option("--coarse-train", c.coarse_train, "training images in the coarse stage (0: all)")->capture_default_str();
+  app.add_option("--coarse-train", c.coarse_train, "training images in the coarse stage (0: all)")
+      ->capture_default_str();
   app.add_option("--fine-train", c.fine_train, "training images in the fine stage (0: all)")->capture_default_str();
   app.add_option("--validation", c.validation, "training images held out for validation")->capture_default_str();
   app.add_option("--test", c.test, "test images (0: all 10000)")->capture_default_str();
@@ -126,16 +132,18 @@ int main(int argc, char** argv) {
     test = normalize.transform(std::move(test));
     const auto coarse_train = examples::first(train, c.coarse_train);
     const auto fine_train = examples::first(train, c.fine_train);
-    fmt::print("data: {} train, {} validation, {} test images, normalized with the training statistics\n",
-               train.size(), validation.size(), test.size());
+    fmt::print("data: {} train, {} validation, {} test images, normalized with the training statistics\n", train.size(),
+               validation.size(), test.size());
     fmt::print("model: 784 - {} - 10 (ReLU), SGD momentum {}, batch {}; loss cross-entropy + reg/2 * |W|^2\n\n",
                c.hidden, c.momentum, c.batch_size);
 
     std::mt19937_64 rng(c.seed);
     std::size_t next_id = 1;
     // Coarse: wide log ranges, short runs on a subset.
-    const LogRange lr_coarse{std::log10(c.lr_lo), std::log10(c.lr_hi)}, reg_coarse{std::log10(c.reg_lo), std::log10(c.reg_hi)};
-    fmt::print("coarse stage: {} trials, lr in [{:.0e}, {:.0e}], reg in [{:.0e}, {:.0e}] (log-uniform), {} epoch(s) on {} images\n",
+    const LogRange lr_coarse{std::log10(c.lr_lo), std::log10(c.lr_hi)},
+        reg_coarse{std::log10(c.reg_lo), std::log10(c.reg_hi)};
+    fmt::print("coarse stage: {} trials, lr in [{:.0e}, {:.0e}], reg in [{:.0e}, {:.0e}] (log-uniform), {} epoch(s) on "
+               "{} images\n",
                c.coarse, c.lr_lo, c.lr_hi, c.reg_lo, c.reg_hi, c.coarse_epochs, coarse_train.size());
     Stopwatch stage;
     std::vector<Trial> coarse;
@@ -183,9 +191,11 @@ int main(int argc, char** argv) {
       sum_val = i == 0 ? pv : xt::xarray<float>(sum_val + pv);
       sum_test = i == 0 ? pt : xt::xarray<float>(sum_test + pt);
       single_test.push_back(examples::accuracy(*fine[i].model, test));
-      const double ens_val = examples::accuracy(xg::argmax(xg::Tensor(xt::xarray<float>(sum_val)), 1), validation.labels());
+      const double ens_val =
+          examples::accuracy(xg::argmax(xg::Tensor(xt::xarray<float>(sum_val)), 1), validation.labels());
       const double ens_test = examples::accuracy(xg::argmax(xg::Tensor(xt::xarray<float>(sum_test)), 1), test.labels());
-      fmt::print("  + model {:>2} (trial {:>2}: val {:.2f}%, test {:.2f}%)  ->  ensemble of {}: val {:.2f}%, test {:.2f}%\n",
+      fmt::print("  + model {:>2} (trial {:>2}: val {:.2f}%, test {:.2f}%)  ->  ensemble of {}: val {:.2f}%, test "
+                 "{:.2f}%\n",
                  i + 1, fine[i].id, 100 * fine[i].val_acc, 100 * single_test.back(), i + 1, 100 * ens_val,
                  100 * ens_test);
     }

@@ -83,8 +83,7 @@ xg::Tensor l2_no_loops(const xg::Tensor& queries, const xg::Tensor& refs, bool t
 // --- L1 ----------------------------------------------------------------------------------------
 // No matrix-product trick exists for |x - y|_1, so this is the two-loop version, on bytes (exact
 // integer sums, which the compiler vectorizes).
-xt::xarray<float> l1_distances(const std::vector<std::uint8_t>& q, const std::vector<std::uint8_t>& r,
-                               std::size_t d) {
+xt::xarray<float> l1_distances(const std::vector<std::uint8_t>& q, const std::vector<std::uint8_t>& r, std::size_t d) {
   const std::size_t nq = q.size() / d, nr = r.size() / d;
   xt::xarray<float> dist = xt::zeros<float>({nq, nr});
   for (std::size_t i = 0; i < nq; ++i) {
@@ -102,7 +101,8 @@ xt::xarray<float> l1_distances(const std::vector<std::uint8_t>& q, const std::ve
 // --- voting ------------------------------------------------------------------------------------
 // Predictions for every k in ks (ascending), from a distance matrix [Nq, Nr] and the references'
 // labels: result[t][i] is query i's prediction with k = ks[t].
-std::vector<std::vector<std::size_t>> knn_predict(const xt::xarray<float>& dist, const std::vector<std::int64_t>& labels,
+std::vector<std::vector<std::size_t>> knn_predict(const xt::xarray<float>& dist,
+                                                  const std::vector<std::int64_t>& labels,
                                                   const std::vector<std::size_t>& ks) {
   const std::size_t nq = dist.shape()[0], nr = dist.shape()[1];
   const std::size_t kmax = std::min(ks.back(), nr);
@@ -111,9 +111,8 @@ std::vector<std::vector<std::size_t>> knn_predict(const xt::xarray<float>& dist,
   for (std::size_t i = 0; i < nq; ++i) {
     const float* row = dist.data() + i * nr;
     std::iota(idx.begin(), idx.end(), 0);
-    std::partial_sort(idx.begin(), idx.begin() + kmax, idx.end(), [&](std::size_t a, std::size_t b) {
-      return row[a] < row[b] || (row[a] == row[b] && a < b);
-    });
+    std::partial_sort(idx.begin(), idx.begin() + kmax, idx.end(),
+                      [&](std::size_t a, std::size_t b) { return row[a] < row[b] || (row[a] == row[b] && a < b); });
     for (std::size_t t = 0; t < ks.size(); ++t) {
       const std::size_t k = std::min(ks[t], kmax);
       std::array<std::size_t, 256> votes{};

@@ -68,7 +68,8 @@ Result train_one(const Config& c, const std::string& loss, double lr, double reg
     std::size_t seen = 0;
     for (auto& batch : loader) {
       sgd.zero_grad();
-      const xg::Tensor l = data_loss(loss, (*model)(batch.images), batch.labels) + reg * xg::l2_penalty({model->weight});
+      const xg::Tensor l =
+          data_loss(loss, (*model)(batch.images), batch.labels) + reg * xg::l2_penalty({model->weight});
       l.backward();
       sgd.step();
       sum += l.item() * double(batch.size());
@@ -107,7 +108,9 @@ int main(int argc, char** argv) {
   app.add_option("--epochs", c.epochs)->capture_default_str();
   app.add_option("--batch-size", c.batch_size)->capture_default_str();
   app.add_option("--lr", c.lrs, "learning rates to try (comma separated)")->delimiter(',')->capture_default_str();
-  app.add_option("--reg", c.regs, "regularization strengths to try (comma separated)")->delimiter(',')->capture_default_str();
+  app.add_option("--reg", c.regs, "regularization strengths to try (comma separated)")
+      ->delimiter(',')
+      ->capture_default_str();
   app.add_option("--momentum", c.momentum, "SGD momentum (the notes' vanilla SGD: 0)")->capture_default_str();
   app.add_option("--seed", c.seed)->capture_default_str();
   app.add_option("--data-dir", c.data_dir, "an MNIST-format directory")->capture_default_str();
@@ -128,8 +131,8 @@ int main(int argc, char** argv) {
       return xg::data::Dataset(std::move(x), d.labels());
     };
     train = rows(train), validation = rows(validation), test = rows(test);
-    fmt::print("data: {} train, {} validation, {} test images; mean image subtracted (fitted on train)\n",
-               train.size(), validation.size(), test.size());
+    fmt::print("data: {} train, {} validation, {} test images; mean image subtracted (fitted on train)\n", train.size(),
+               validation.size(), test.size());
     fmt::print("model: scores = W x + b, W [10, 784]; SGD lr x reg grid, {} epochs of batch {}, momentum {}\n\n",
                c.epochs, c.batch_size, c.momentum);
 
@@ -144,9 +147,9 @@ int main(int argc, char** argv) {
         for (double reg : c.regs) {
           Result r = train_one(c, loss, lr, reg, train, validation);
           const bool finite = std::isfinite(r.final_loss);
-          fmt::print("  {:>8.3g} {:>8.3g}  {:>10.4f} {:>10}  {:>8.2f}% {:>8.2f}%  {:>5.1f}s\n", lr, reg,
-                     r.initial_loss, finite ? fmt::format("{:.4f}", r.final_loss) : "diverged", 100 * r.train_acc,
-                     100 * r.val_acc, r.seconds);
+          fmt::print("  {:>8.3g} {:>8.3g}  {:>10.4f} {:>10}  {:>8.2f}% {:>8.2f}%  {:>5.1f}s\n", lr, reg, r.initial_loss,
+                     finite ? fmt::format("{:.4f}", r.final_loss) : "diverged", 100 * r.train_acc, 100 * r.val_acc,
+                     r.seconds);
           if (finite && r.val_acc > top.val_acc) top = r;
         }
       if (!top.model) throw xg::Error("{}: every setting diverged; try smaller --lr", loss);
@@ -186,7 +189,8 @@ int main(int argc, char** argv) {
 
     auto tiles = templates(*best[0].model);
     for (auto& t : templates(*best[1].model)) tiles.push_back(std::move(t));
-    examples::write_image_grid(c.png, tiles, {.cols = 10, .scale = 4, .padding = 4, .scaling = examples::Scaling::global});
+    examples::write_image_grid(c.png, tiles,
+                               {.cols = 10, .scale = 4, .padding = 4, .scaling = examples::Scaling::global});
     fmt::print("\nweight templates: {} (row 1 SVM, row 2 softmax; columns {})\n", c.png,
                fmt::join(examples::fashion_classes, ", "));
     fmt::print("total {:.1f} s\n", total.seconds());

@@ -76,12 +76,9 @@ int main(int argc, char** argv) {
   double momentum = 0.9, beta = 0.98;
   std::uint64_t seed = 0;
   std::string data_dir = xg::data::default_mnist_dir, out = "out/optimizers";
-  std::vector<Method> methods{{"sgd", 0.01, "vanilla"},
-                              {"momentum", 0.01, "mu 0.9"},
-                              {"nesterov", 0.01, "mu 0.9"},
-                              {"adagrad", 0.01, "eps 1e-10"},
-                              {"rmsprop", 1e-3, "decay 0.99"},
-                              {"adam", 1e-3, "betas 0.9 0.999"}};
+  std::vector<Method> methods{{"sgd", 0.01, "vanilla"},        {"momentum", 0.01, "mu 0.9"},
+                              {"nesterov", 0.01, "mu 0.9"},    {"adagrad", 0.01, "eps 1e-10"},
+                              {"rmsprop", 1e-3, "decay 0.99"}, {"adam", 1e-3, "betas 0.9 0.999"}};
   CLI::App app{"SGD, momentum, Nesterov, AdaGrad, RMSProp and Adam on one MLP: loss curves"};
   app.add_option("--train", n_train, "training images (0: all but the validation set)")->capture_default_str();
   app.add_option("--validation", validation_count, "training images held out for validation")->capture_default_str();
@@ -89,8 +86,7 @@ int main(int argc, char** argv) {
   app.add_option("--batch-size", batch_size)->capture_default_str();
   app.add_option("--momentum", momentum, "mu of momentum and Nesterov")->capture_default_str();
   app.add_option("--smoothing", beta, "moving-average factor of the plotted curves")->capture_default_str();
-  for (auto& m : methods)
-    app.add_option("--lr-" + m.name, m.lr, "learning rate of " + m.name)->capture_default_str();
+  for (auto& m : methods) app.add_option("--lr-" + m.name, m.lr, "learning rate of " + m.name)->capture_default_str();
   app.add_option("--seed", seed)->capture_default_str();
   app.add_option("--data-dir", data_dir, "an MNIST-format directory")->capture_default_str();
   app.add_option("--out", out, "directory of the CSV and the plot")->capture_default_str();
@@ -101,12 +97,14 @@ int main(int argc, char** argv) {
     for (auto& m : methods)
       if (m.name == "momentum" || m.name == "nesterov") m.setting = fmt::format("mu {}", momentum);
     const auto full = xg::data::load_mnist_dir(data_dir, "train");
-    auto [train, validation] = xg::data::train_validation_split(full, std::min(validation_count, full.size() / 5), seed);
+    auto [train, validation] =
+        xg::data::train_validation_split(full, std::min(validation_count, full.size() / 5), seed);
     train = examples::first(train, n_train);
     const xg::data::ChannelNormalize normalize(train);
     train = normalize.transform(std::move(train));
     validation = normalize.transform(std::move(validation));
-    fmt::print("data: {} train, {} validation images; model: the trainer's mlp (784-256-128-10); {} epochs of batch {}\n",
+    fmt::print("data: {} train, {} validation images; model: the trainer's mlp (784-256-128-10); {} epochs of batch "
+               "{}\n",
                train.size(), validation.size(), epochs, batch_size);
 
     // One initialization, copied into every run.
@@ -128,7 +126,10 @@ int main(int argc, char** argv) {
       }
       auto optimizer = make_optimizer(m, model->parameters(), momentum);
       trainer::Solver solver(*model, *optimizer, train, validation,
-                             {.epochs = epochs, .batch_size = batch_size, .accuracy_samples = 2000, .seed = seed,
+                             {.epochs = epochs,
+                              .batch_size = batch_size,
+                              .accuracy_samples = 2000,
+                              .seed = seed,
                               .verbose = false});
       solver.train();
       // The update/weight ratio of the weight matrices (biases start near 0, so theirs mislead).
@@ -139,11 +140,11 @@ int main(int argc, char** argv) {
         return ratio;
       };
       const std::size_t per_epoch = solver.loss_history.size() / epochs;
-      const double last = mean_range(solver.loss_history, solver.loss_history.size() - per_epoch, solver.loss_history.size());
+      const double last =
+          mean_range(solver.loss_history, solver.loss_history.size() - per_epoch, solver.loss_history.size());
       fmt::print("  {:<9} {:>8.3g}  {:<16} {:>11.4f} {:>11.4f}  {:>7.1e} {:>7.1e}  {:>7.2f}%  {:>5.1f}s\n", m.name,
                  m.lr, m.setting, mean_range(solver.loss_history, 0, 100), last, ratio_of(solver.epochs.front()),
-                 ratio_of(solver.epochs.back()),
-                 100 * solver.epochs.back().val_acc, sw.seconds());
+                 ratio_of(solver.epochs.back()), 100 * solver.epochs.back().val_acc, sw.seconds());
       std::fflush(stdout);
       curves.push_back(solver.loss_history);
     }
@@ -172,13 +173,13 @@ int main(int argc, char** argv) {
     fmt::print("\nloss curves: {} ({} iterations; *_smooth: moving average, factor {})\n", csv, curves[0].size(), beta);
 
     const std::string png = (fs::path(out) / "optimizers.png").string();
-    std::string script = fmt::format(
-        "set terminal pngcairo size 1000,600 noenhanced\nset output '{}'\nset datafile separator ','\n"
-        "set title 'Training loss (moving average, factor {}), {}: same init and batch order'\n"
-        "set xlabel 'iteration (batch of {}), log scale'\nset ylabel 'cross-entropy loss'\nset logscale xy\n"
-        "set xrange [1:{}]\nset grid\n"
-        "set key top right\nplot ",
-        png, beta, "784-256-128-10 MLP on Fashion-MNIST", batch_size, curves[0].size());
+    std::string script = fmt::
+        format("set terminal pngcairo size 1000,600 noenhanced\nset output '{}'\nset datafile separator ','\n"
+               "set title 'Training loss (moving average, factor {}), {}: same init and batch order'\n"
+               "set xlabel 'iteration (batch of {}), log scale'\nset ylabel 'cross-entropy loss'\nset logscale xy\n"
+               "set xrange [1:{}]\nset grid\n"
+               "set key top right\nplot ",
+               png, beta, "784-256-128-10 MLP on Fashion-MNIST", batch_size, curves[0].size());
     for (std::size_t k = 0; k < methods.size(); ++k)
       script += fmt::format("{}'{}' using 1:{} with lines lw 2 title '{} (lr {})'", k ? ", " : "", csv,
                             2 + methods.size() + k, methods[k].name, methods[k].lr);

@@ -37,11 +37,16 @@ Args parse(int argc, char** argv) {
   Args a;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--seconds") a.seconds = std::stod(v);
-    else if (k == "--steps") a.steps = std::stol(v);
-    else if (k == "--hidden") a.hidden = std::stoul(v);
-    else if (k == "--seed") a.seed = std::stoull(v);
-    else throw xg::Error("rnn_classify: unknown option {}", k);
+    if (k == "--seconds")
+      a.seconds = std::stod(v);
+    else if (k == "--steps")
+      a.steps = std::stol(v);
+    else if (k == "--hidden")
+      a.hidden = std::stoul(v);
+    else if (k == "--seed")
+      a.seed = std::stoull(v);
+    else
+      throw xg::Error("rnn_classify: unknown option {}", k);
   }
   return a;
 }
@@ -164,8 +169,7 @@ double accuracy(Classifier& model, const std::vector<Batch>& set) {
   std::size_t right = 0, total = 0;
   for (const auto& b : set) {
     const xt::xarray<float> logits = model(b.x).value<float>();
-    for (std::size_t j = 0; j < b.y.size(); ++j, ++total)
-      right += (logits(j, 1) > logits(j, 0)) == (b.y[j] == 1);
+    for (std::size_t j = 0; j < b.y.size(); ++j, ++total) right += (logits(j, 1) > logits(j, 0)) == (b.y[j] == 1);
   }
   return static_cast<double>(right) / static_cast<double>(total);
 }
@@ -209,7 +213,8 @@ int main(int argc, char** argv) {
                  step + 1, elapsed(), running, accuracy(model, short_set), accuracy(model, mid_set),
                  accuracy(model, long_set));
   }
-  const double a_short = accuracy(model, short_set), a_mid = accuracy(model, mid_set), a_long = accuracy(model, long_set);
+  const double a_short = accuracy(model, short_set), a_mid = accuracy(model, mid_set),
+               a_long = accuracy(model, long_set);
   fmt::print("after {} steps in {:.1f} s: test accuracy lengths 4-8 {:.3f}  12-16 {:.3f}  18-20 {:.3f}  "
              "(chance 0.5)\n",
              step, elapsed(), a_short, a_mid, a_long);

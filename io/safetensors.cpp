@@ -35,12 +35,10 @@ struct FileDType {
   std::string_view name;
   unsigned bits;
 };
-constexpr FileDType file_dtypes[] = {
-    {"BOOL", 8},  {"U8", 8},   {"I8", 8},   {"F8_E5M2", 8}, {"F8_E4M3", 8}, {"F8_E8M0", 8}, {"I16", 16},
-    {"U16", 16},  {"F16", 16}, {"BF16", 16}, {"I32", 32},   {"U32", 32},    {"F32", 32},    {"C64", 64},
-    {"F64", 64},  {"I64", 64}, {"U64", 64}, {"F4", 4},     {"F6_E2M3", 6}, {"F6_E3M2", 6}};
-
-
+constexpr FileDType file_dtypes[] = {{"BOOL", 8},    {"U8", 8},   {"I8", 8},   {"F8_E5M2", 8}, {"F8_E4M3", 8},
+                                     {"F8_E8M0", 8}, {"I16", 16}, {"U16", 16}, {"F16", 16},    {"BF16", 16},
+                                     {"I32", 32},    {"U32", 32}, {"F32", 32}, {"C64", 64},    {"F64", 64},
+                                     {"I64", 64},    {"U64", 64}, {"F4", 4},   {"F6_E2M3", 6}, {"F6_E3M2", 6}};
 
 // --- byte order ----------------------------------------------------------------------------------
 template <class U>
@@ -94,11 +92,13 @@ std::string errno_str(int err) { return std::strerror(err); }
 
 // --- writing -------------------------------------------------------------------------------------
 template <class... Args>
-[[noreturn]] void fail_path(std::string_view op, const std::string& path, fmt::format_string<Args...> format, Args&&... args) {
+[[noreturn]] void fail_path(std::string_view op, const std::string& path, fmt::format_string<Args...> format,
+                            Args&&... args) {
   throw Error("{}: {}: {}", op, path, fmt::format(format, std::forward<Args>(args)...));
 }
 
-void write_all(int fd, const void* data, std::size_t n, std::string_view op, const std::string& path, const std::string& tmp) {
+void write_all(int fd, const void* data, std::size_t n, std::string_view op, const std::string& path,
+               const std::string& tmp) {
   const auto* p = static_cast<const char*>(data);
   while (n > 0) {
     const ssize_t put = ::write(fd, p, std::min<std::size_t>(n, 1u << 30));
@@ -110,7 +110,8 @@ void write_all(int fd, const void* data, std::size_t n, std::string_view op, con
 }
 
 template <class T>
-void write_le(int fd, const T* data, std::size_t n, std::string_view op, const std::string& path, const std::string& tmp) {
+void write_le(int fd, const T* data, std::size_t n, std::string_view op, const std::string& path,
+              const std::string& tmp) {
   if constexpr (std::endian::native == std::endian::little) {
     write_all(fd, data, n * sizeof(T), op, path, tmp);
   } else {
@@ -129,21 +130,22 @@ void write_le(int fd, const T* data, std::size_t n, std::string_view op, const s
 
 // --- reading -------------------------------------------------------------------------------------
 struct File::Impl {
-  Impl(std::string op, const std::string& path) : op_(std::move(op)), path_(path), fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
+  Impl(std::string op, const std::string& path)
+      : op_(std::move(op)), path_(path), fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
     if (fd_.fd < 0) fail("cannot open the file: {}", errno_str(errno));
     struct stat st {};
     if (::fstat(fd_.fd, &st) != 0) fail("cannot stat the file: {}", errno_str(errno));
     if (!S_ISREG(st.st_mode)) fail("not a regular file");
     const auto size = static_cast<std::uint64_t>(st.st_size);
-    if (size < 8)
-      fail("the file is {} bytes long; a safetensors file starts with an 8-byte header length", size);
+    if (size < 8) fail("the file is {} bytes long; a safetensors file starts with an 8-byte header length", size);
     unsigned char len_bytes[8];
     read_at(len_bytes, 8, 0);
     const auto header_len = load_le<std::uint64_t>(len_bytes);
     if (header_len > size - 8)
       fail("the header length is {} bytes but only {} bytes follow it (the file is truncated or not safetensors)",
            header_len, size - 8);
-    if (header_len > max_header_bytes) fail("the header length {} exceeds the limit of {} bytes", header_len, max_header_bytes);
+    if (header_len > max_header_bytes)
+      fail("the header length {} exceeds the limit of {} bytes", header_len, max_header_bytes);
     data_start_ = 8 + header_len;
     data_len_ = size - data_start_;
     std::string text(header_len, '\0');
@@ -177,7 +179,8 @@ struct File::Impl {
       for (std::size_t i = 0; i < a.size(); ++i) a.data()[i] = element(i);
       return Value(std::move(a));
     };
-    if (e.dtype == "F16") return floats([&](std::size_t i) { return half_to_float(load_le<std::uint16_t>(p + 2 * i)); });
+    if (e.dtype == "F16")
+      return floats([&](std::size_t i) { return half_to_float(load_le<std::uint16_t>(p + 2 * i)); });
     if (e.dtype == "BF16")
       return floats([&](std::size_t i) {
         return std::bit_cast<float>(static_cast<std::uint32_t>(load_le<std::uint16_t>(p + 2 * i)) << 16);
@@ -187,10 +190,12 @@ struct File::Impl {
     if (e.dtype == "I8") return doubles([&](std::size_t i) { return double(static_cast<std::int8_t>(p[i])); });
     if (e.dtype == "U16") return doubles([&](std::size_t i) { return double(load_le<std::uint16_t>(p + 2 * i)); });
     if (e.dtype == "I16")
-      return doubles([&](std::size_t i) { return double(static_cast<std::int16_t>(load_le<std::uint16_t>(p + 2 * i))); });
+      return doubles(
+          [&](std::size_t i) { return double(static_cast<std::int16_t>(load_le<std::uint16_t>(p + 2 * i))); });
     if (e.dtype == "U32") return doubles([&](std::size_t i) { return double(load_le<std::uint32_t>(p + 4 * i)); });
     if (e.dtype == "I32")
-      return doubles([&](std::size_t i) { return double(static_cast<std::int32_t>(load_le<std::uint32_t>(p + 4 * i))); });
+      return doubles(
+          [&](std::size_t i) { return double(static_cast<std::int32_t>(load_le<std::uint32_t>(p + 4 * i))); });
     if (e.dtype == "I64" || e.dtype == "U64") {
       constexpr std::uint64_t exact = std::uint64_t(1) << 53;  // larger integers do not all fit a double
       const bool is_signed = e.dtype == "I64";
@@ -264,8 +269,9 @@ struct File::Impl {
     }
 
     // The data section must be exactly the tensors' bytes, back to back (as the reference checks).
-    std::sort(entries_.begin(), entries_.end(),
-              [](const Entry& a, const Entry& b) { return std::tie(a.begin, a.end, a.name) < std::tie(b.begin, b.end, b.name); });
+    std::sort(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) {
+      return std::tie(a.begin, a.end, a.name) < std::tie(b.begin, b.end, b.name);
+    });
     std::uint64_t expected = 0;
     const Entry* previous = nullptr;
     for (const auto& e : entries_) {
@@ -292,7 +298,8 @@ struct File::Impl {
     const json& dtype = field("dtype");
     if (!dtype.is_string()) fail("tensor '{}': \"dtype\" is not a string", name);
     e.dtype = dtype.get<std::string>();
-    auto known = std::find_if(std::begin(file_dtypes), std::end(file_dtypes), [&](const FileDType& d) { return d.name == e.dtype; });
+    auto known = std::find_if(std::begin(file_dtypes), std::end(file_dtypes),
+                              [&](const FileDType& d) { return d.name == e.dtype; });
     if (known == std::end(file_dtypes)) fail("tensor '{}' has the unknown dtype '{}'", name, e.dtype);
 
     const json& shape = field("shape");
@@ -300,7 +307,8 @@ struct File::Impl {
     std::uint64_t bits = known->bits;
     bool overflow = false;
     for (const auto& d : shape) {
-      if (!d.is_number_unsigned()) fail("tensor '{}': \"shape\" {} is not a list of non-negative integers", name, shape.dump());
+      if (!d.is_number_unsigned())
+        fail("tensor '{}': \"shape\" {} is not a list of non-negative integers", name, shape.dump());
       const auto n = d.get<std::uint64_t>();
       e.shape.push_back(static_cast<std::size_t>(n));
       if (n != 0 && bits > std::numeric_limits<std::uint64_t>::max() / n) overflow = true;
@@ -310,12 +318,14 @@ struct File::Impl {
     if (overflow) fail("tensor '{}': shape {} is too large", name, shape_str(e.shape));
 
     const json& offsets = field("data_offsets");
-    if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
+    if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
+        !offsets[1].is_number_unsigned())
       fail("tensor '{}': \"data_offsets\" {} is not [begin, end] with non-negative integers", name, offsets.dump());
     e.begin = offsets[0].get<std::uint64_t>();
     e.end = offsets[1].get<std::uint64_t>();
     if (e.begin > e.end) fail("tensor '{}': data_offsets [{}, {}] end before they begin", name, e.begin, e.end);
-    if (bits % 8 != 0) fail("tensor '{}': {} of shape {} is not a whole number of bytes", name, e.dtype, shape_str(e.shape));
+    if (bits % 8 != 0)
+      fail("tensor '{}': {} of shape {} is not a whole number of bytes", name, e.dtype, shape_str(e.shape));
     if (e.end - e.begin != bits / 8)
       fail("tensor '{}' is {} of shape {} ({} bytes) but its data_offsets [{}, {}] span {} bytes", name, e.dtype,
            shape_str(e.shape), bits / 8, e.begin, e.end, e.end - e.begin);
@@ -400,7 +410,8 @@ void write_file(std::string_view op, const NamedTensors& tensors, const std::str
   }
   text.append((8 - text.size() % 8) % 8, ' ');  // as the reference: the data starts 8-byte aligned
   unsigned char len_bytes[8];
-  for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<unsigned char>(static_cast<std::uint64_t>(text.size()) >> (8 * i));
+  for (int i = 0; i < 8; ++i)
+    len_bytes[i] = static_cast<unsigned char>(static_cast<std::uint64_t>(text.size()) >> (8 * i));
 
   // Atomic: a temporary file next to the target, flushed to disk, renamed over the target.
   static std::atomic<unsigned> counter{0};
@@ -411,9 +422,11 @@ void write_file(std::string_view op, const NamedTensors& tensors, const std::str
     write_all(fd, len_bytes, 8, op, path, tmp);
     write_all(fd, text.data(), text.size(), op, path, tmp);
     for (std::size_t i : order) {
-      std::visit([&](const auto& a) { write_le(fd, a.data(), a.size(), op, path, tmp); }, tensors[i].second.impl()->value);
+      std::visit([&](const auto& a) { write_le(fd, a.data(), a.size(), op, path, tmp); },
+                 tensors[i].second.impl()->value);
     }
-    if (::fsync(fd) != 0) fail_path(op, path, "flushing the temporary file '{}' to disk failed: {}", tmp, errno_str(errno));
+    if (::fsync(fd) != 0)
+      fail_path(op, path, "flushing the temporary file '{}' to disk failed: {}", tmp, errno_str(errno));
     const int closed = ::close(fd);
     fd = -1;
     if (closed != 0) fail_path(op, path, "closing the temporary file '{}' failed: {}", tmp, errno_str(errno));

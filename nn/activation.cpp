@@ -37,8 +37,7 @@ Tensor PReLU::forward(const Tensor& x) {
   const std::size_t n = weight.numel();
   if (n > 1) {
     const Shape s = x.shape();
-    if (s.size() < 2 || s[1] != n)
-      throw Error("PReLU: input {} does not have {} channels on axis 1", shape_str(s), n);
+    if (s.size() < 2 || s[1] != n) throw Error("PReLU: input {} does not have {} channels on axis 1", shape_str(s), n);
     Shape per_channel(s.size() - 1, 1);
     per_channel[0] = n;
     a = reshape(weight, per_channel);

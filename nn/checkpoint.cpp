@@ -14,7 +14,8 @@ using safetensors::Entry;
 Tensor as_tensor(Value v) { return Tensor(std::make_shared<TensorImpl>(std::move(v))); }
 
 template <class... Args>
-[[noreturn]] void fail_path(std::string_view op, const std::string& path, fmt::format_string<Args...> format, Args&&... args) {
+[[noreturn]] void fail_path(std::string_view op, const std::string& path, fmt::format_string<Args...> format,
+                            Args&&... args) {
   throw Error("{}: {}: {}", op, path, fmt::format(format, std::forward<Args>(args)...));
 }
 
@@ -34,7 +35,8 @@ nn::NamedTensors module_tensors(const nn::Module& module) {
 
 void check_user_metadata(std::string_view op, const std::string& path, const Metadata& metadata) {
   if (metadata.count(optimizer_metadata_key))
-    fail_path(op, path, "the metadata key '{}' is reserved for checkpoints with optimizer state", optimizer_metadata_key);
+    fail_path(op, path, "the metadata key '{}' is reserved for checkpoints with optimizer state",
+              optimizer_metadata_key);
 }
 
 }  // namespace
@@ -83,9 +85,11 @@ StagedLoad stage_load(nn::Module& module, const std::string& path, const LoadOpt
     expected_names.insert(name);
     if (!in_file.count(name)) missing.push_back(name);
   }
-  if (missing.size() == 1) file.fail("tensor {} is missing from the file (the module expects it)", quoted_list(missing));
+  if (missing.size() == 1)
+    file.fail("tensor {} is missing from the file (the module expects it)", quoted_list(missing));
   if (!missing.empty())
-    file.fail("{} tensors are missing from the file (the module expects them): {}", missing.size(), quoted_list(missing));
+    file.fail("{} tensors are missing from the file (the module expects them): {}", missing.size(),
+              quoted_list(missing));
   if (options.strict) {
     for (const auto& e : file.entries())
       if (in_file.count(e.name) && !expected_names.count(e.name)) unexpected.push_back(e.name);
@@ -96,7 +100,8 @@ StagedLoad stage_load(nn::Module& module, const std::string& path, const LoadOpt
   for (const auto& [name, t] : expected) {
     const Entry& e = *in_file.at(name);
     if (e.shape != t.shape())
-      file.fail("tensor '{}' has shape {} in the file but {} in the module", name, shape_str(e.shape), shape_str(t.shape()));
+      file.fail("tensor '{}' has shape {} in the file but {} in the module", name, shape_str(e.shape),
+                shape_str(t.shape()));
     if (e.dtype != safetensors::file_dtype(t.dtype()) && !options.convert_dtype)
       file.fail("tensor '{}' is {} in the file but {} in the module (LoadOptions{{.convert_dtype = true}} converts it)",
                 name, e.dtype, dtype_name(t.dtype()));
@@ -105,8 +110,9 @@ StagedLoad stage_load(nn::Module& module, const std::string& path, const LoadOpt
   // Everything checks out: read the data (in file order), still without touching the module.
   std::vector<std::size_t> order(expected.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(),
-            [&](std::size_t a, std::size_t b) { return in_file.at(expected[a].first)->begin < in_file.at(expected[b].first)->begin; });
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return in_file.at(expected[a].first)->begin < in_file.at(expected[b].first)->begin;
+  });
   StagedLoad staged;
   staged.values_.reserve(expected.size());
   for (std::size_t i : order) {

@@ -25,9 +25,9 @@ Conv2d::Conv2d(std::size_t in, std::size_t out, Size2 kernel, Conv2dOptions opti
 Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight, bias, options_.stride, options_.padding); }
 
 std::string Conv2d::describe() const {
-  return fmt::format("Conv2d(in={}, out={}, kernel=[{},{}], stride=[{},{}], padding=[{},{}]{})", in_, out_,
-                     kernel_.h, kernel_.w, options_.stride.h, options_.stride.w, options_.padding.h,
-                     options_.padding.w, options_.bias ? "" : ", no bias");
+  return fmt::format("Conv2d(in={}, out={}, kernel=[{},{}], stride=[{},{}], padding=[{},{}]{})", in_, out_, kernel_.h,
+                     kernel_.w, options_.stride.h, options_.stride.w, options_.padding.h, options_.padding.w,
+                     options_.bias ? "" : ", no bias");
 }
 
 }  // namespace xgrad::nn

@@ -29,20 +29,23 @@ double fan(const Tensor& t, FanMode mode) {
 double calculate_gain(Nonlinearity nonlinearity, double negative_slope) {
   switch (nonlinearity) {
     case Nonlinearity::linear:
-    case Nonlinearity::sigmoid: return 1.0;
-    case Nonlinearity::tanh: return 5.0 / 3.0;
-    case Nonlinearity::relu: return std::sqrt(2.0);
-    case Nonlinearity::leaky_relu: return std::sqrt(2.0 / (1.0 + negative_slope * negative_slope));
-    case Nonlinearity::selu: return 0.75;
+    case Nonlinearity::sigmoid:
+      return 1.0;
+    case Nonlinearity::tanh:
+      return 5.0 / 3.0;
+    case Nonlinearity::relu:
+      return std::sqrt(2.0);
+    case Nonlinearity::leaky_relu:
+      return std::sqrt(2.0 / (1.0 + negative_slope * negative_slope));
+    case Nonlinearity::selu:
+      return 0.75;
   }
   return 1.0;
 }
 
 std::pair<std::size_t, std::size_t> fans(const Shape& s) {
-  if (s.size() < 2)
-    throw Error("init: fan_in and fan_out need a weight with at least 2 axes, got {}", shape_str(s));
-  const std::size_t receptive =
-      std::accumulate(s.begin() + 2, s.end(), std::size_t{1}, std::multiplies<>());
+  if (s.size() < 2) throw Error("init: fan_in and fan_out need a weight with at least 2 axes, got {}", shape_str(s));
+  const std::size_t receptive = std::accumulate(s.begin() + 2, s.end(), std::size_t{1}, std::multiplies<>());
   return {s[1] * receptive, s[0] * receptive};
 }
 

@@ -39,7 +39,8 @@ Tensor Module::operator()(const Tensor& input, Site site) {
     ~Frame() { detail::set_current_call(std::move(outer)); }
   } frame;
   detail::set_current_call(std::make_shared<const CallFrame>(
-      CallFrame{registered_name_.empty() ? describe() : fmt::format("{} '{}'", describe(), registered_name_), site, frame.outer}));
+      CallFrame{registered_name_.empty() ? describe() : fmt::format("{} '{}'", describe(), registered_name_), site,
+                frame.outer}));
 
   const auto hooks = hooks_;  // a hook may remove itself or others while they run
   Tensor x = input;

@@ -44,20 +44,21 @@ class Module {
   HookHandle register_forward_pre_hook(ForwardPreHook hook);
   HookHandle register_forward_hook(ForwardHook hook);
   template <class F>
-    requires std::is_void_v<std::invoke_result_t<F&, Module&, const Tensor&>>
-  HookHandle register_forward_pre_hook(F hook) {
+  requires std::is_void_v<std::invoke_result_t<F&, Module&, const Tensor&>> HookHandle
+  register_forward_pre_hook(F hook) {
     return register_forward_pre_hook(ForwardPreHook([hook = std::move(hook)](Module& m, const Tensor& x) mutable {
       hook(m, x);
       return Tensor();
     }));
   }
   template <class F>
-    requires std::is_void_v<std::invoke_result_t<F&, Module&, const Tensor&, const Tensor&>>
-  HookHandle register_forward_hook(F hook) {
-    return register_forward_hook(ForwardHook([hook = std::move(hook)](Module& m, const Tensor& x, const Tensor& y) mutable {
-      hook(m, x, y);
-      return Tensor();
-    }));
+  requires std::is_void_v<std::invoke_result_t<F&, Module&, const Tensor&, const Tensor&>> HookHandle
+  register_forward_hook(F hook) {
+    return register_forward_hook(
+        ForwardHook([hook = std::move(hook)](Module& m, const Tensor& x, const Tensor& y) mutable {
+          hook(m, x, y);
+          return Tensor();
+        }));
   }
 
   // The name this module was registered under in its parent ("fc1", "0"); empty for a top level.

@@ -13,9 +13,12 @@ using detail::CellKind;
 
 std::size_t gate_count(CellKind kind) {
   switch (kind) {
-    case CellKind::lstm: return 4;
-    case CellKind::gru: return 3;
-    default: return 1;
+    case CellKind::lstm:
+      return 4;
+    case CellKind::gru:
+      return 3;
+    default:
+      return 1;
   }
 }
 
@@ -42,8 +45,7 @@ std::vector<Tensor> unstack(const Tensor& x) {
 }
 }  // namespace
 
-RNNBase::RNNBase(CellKind kind, const char* name, std::size_t input_size, std::size_t hidden_size,
-                 RNNOptions options)
+RNNBase::RNNBase(CellKind kind, const char* name, std::size_t input_size, std::size_t hidden_size, RNNOptions options)
     : kind_(kind), name_(name), input_(input_size), hidden_(hidden_size), options_(options) {
   if (input_size == 0 || hidden_size == 0)
     throw Error("{}: input_size and hidden_size must be positive, got {} and {}", name, input_size, hidden_size);
@@ -82,8 +84,8 @@ RNNOutput RNNBase::run(const Tensor& x, const Tensor& h0, const Tensor& c0) {
   const Shape s = x.shape();
   const char* layout = options_.batch_first ? "[batch, seq, input_size]" : "[seq, batch, input_size]";
   if (s.size() != 3 || s[2] != input_)
-    throw Error("{}: input has shape {}, expected a 3-D {} with input_size = {}{}", name_, shape_str(s), layout,
-                input_, s.size() == 3 ? fmt::format(" (got {})", s[2]) : std::string());
+    throw Error("{}: input has shape {}, expected a 3-D {} with input_size = {}{}", name_, shape_str(s), layout, input_,
+                s.size() == 3 ? fmt::format(" (got {})", s[2]) : std::string());
   const std::size_t T = options_.batch_first ? s[1] : s[0], N = options_.batch_first ? s[0] : s[1];
   if (T == 0) throw Error("{}: input {} is an empty sequence", name_, shape_str(s));
   if (x.dtype() != dtype)
@@ -95,8 +97,8 @@ RNNOutput RNNBase::run(const Tensor& x, const Tensor& h0, const Tensor& c0) {
       throw Error("{}: {} has shape {}, expected [num_layers * num_directions, batch, hidden_size] = [{}, {}, {}]",
                   name_, what, shape_str(t.shape()), L * D, N, H);
     if (t.dtype() != dtype)
-      throw Error("{}: {} is {} but the parameters are {} (convert one with .to())", name_, what,
-                  dtype_name(t.dtype()), dtype_name(dtype));
+      throw Error("{}: {} is {} but the parameters are {} (convert one with .to())", name_, what, dtype_name(t.dtype()),
+                  dtype_name(dtype));
   };
   check_state(h0, "h0");
   if (c0.defined() && !lstm) throw Error("{}: c0 is given, but only an LSTM has a cell state", name_);

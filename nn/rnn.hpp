@@ -63,8 +63,7 @@ class RNNBase : public Module {
   const LayerWeights& weights(std::size_t layer, bool reverse = false) const;
 
  protected:
-  RNNBase(detail::CellKind kind, const char* name, std::size_t input_size, std::size_t hidden_size,
-          RNNOptions options);
+  RNNBase(detail::CellKind kind, const char* name, std::size_t input_size, std::size_t hidden_size, RNNOptions options);
 
  private:
   detail::CellKind kind_;

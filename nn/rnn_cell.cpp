@@ -54,8 +54,8 @@ Tensor gru_step(const CellWeights& w, const Tensor& x, const Tensor& h) {
   return n + z * (h - n);
 }
 
-CellParameters register_cell(const Registrar& reg, std::size_t gates, std::size_t input, std::size_t hidden,
-                             bool bias, const std::string& suffix) {
+CellParameters register_cell(const Registrar& reg, std::size_t gates, std::size_t input, std::size_t hidden, bool bias,
+                             const std::string& suffix) {
   const double bound = 1.0 / std::sqrt(static_cast<double>(hidden));
   auto param = [&](const std::string& name, const Shape& shape) {
     Tensor t = reg(name + suffix, zeros(shape));
@@ -86,8 +86,8 @@ void check_step_input(const char* layer, const char* what, const Tensor& t, std:
     throw Error("{}: {} has shape {}, expected [{}, {}] ([batch, {}])", layer, what, shape_str(s), n, size,
                 what[0] == 'i' ? "input_size" : "hidden_size");
   if (t.dtype() != dtype)
-    throw Error("{}: {} is {} but the parameters are {} (convert one with .to())", layer, what,
-                dtype_name(t.dtype()), dtype_name(dtype));
+    throw Error("{}: {} is {} but the parameters are {} (convert one with .to())", layer, what, dtype_name(t.dtype()),
+                dtype_name(dtype));
 }
 
 void check_sizes(const char* layer, std::size_t input, std::size_t hidden) {
@@ -153,8 +153,7 @@ LSTMState LSTMCell::forward(const Tensor& x, const LSTMState& state) {
   const std::size_t n = check_x("LSTMCell", x, input_, dtype);
   const Tensor h0 = state_or_zeros("LSTMCell", "h", state.h, n, hidden_, dtype);
   const Tensor c0 = state_or_zeros("LSTMCell", "c", state.c, n, hidden_, dtype);
-  return detail::lstm_step(detail::prepare(CellKind::lstm, hidden_, weight_ih, weight_hh, bias_ih, bias_hh), x, h0,
-                           c0);
+  return detail::lstm_step(detail::prepare(CellKind::lstm, hidden_, weight_ih, weight_hh, bias_ih, bias_hh), x, h0, c0);
 }
 
 std::string LSTMCell::describe() const { return describe_cell("LSTMCell", input_, hidden_, bias_ih.defined()); }

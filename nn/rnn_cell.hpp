@@ -54,7 +54,7 @@ class RNNCell : public Module {
 class LSTMCell : public Module {
  public:
   LSTMCell(std::size_t input_size, std::size_t hidden_size, bool bias = true);
-  Tensor forward(const Tensor& x) override;  // h' from h = c = 0
+  Tensor forward(const Tensor& x) override;                    // h' from h = c = 0
   LSTMState forward(const Tensor& x, const LSTMState& state);  // {h', c'}; an undefined h or c means zeros
   using Module::operator();
   LSTMState operator()(const Tensor& x, const LSTMState& state) { return forward(x, state); }
@@ -96,8 +96,8 @@ enum class CellKind { rnn_tanh, rnn_relu, lstm, gru };
 struct CellWeights {
   CellKind kind;
   std::size_t hidden;
-  Tensor w, b;                         // rnn, lstm: [W_ih, W_hh] along axis 1, and b_ih + b_hh
-  Tensor w_ih, w_hh, b_ih, b_hh;       // gru: the separate products (the n gate needs W_hn h + b_hn alone)
+  Tensor w, b;                    // rnn, lstm: [W_ih, W_hh] along axis 1, and b_ih + b_hh
+  Tensor w_ih, w_hh, b_ih, b_hh;  // gru: the separate products (the n gate needs W_hn h + b_hn alone)
 };
 CellWeights prepare(CellKind kind, std::size_t hidden, const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih,
                     const Tensor& b_hh);
@@ -115,8 +115,8 @@ struct CellParameters {
 // Registers one cell's parameters through `reg` (the module's register_parameter) under PyTorch's
 // names followed by `suffix` ("_l0", "_l1_reverse" in the sequence layers), each ~ U(-1/sqrt(H), 1/sqrt(H)).
 using Registrar = std::function<Tensor(const std::string& name, Tensor value)>;
-CellParameters register_cell(const Registrar& reg, std::size_t gates, std::size_t input, std::size_t hidden,
-                             bool bias, const std::string& suffix = "");
+CellParameters register_cell(const Registrar& reg, std::size_t gates, std::size_t input, std::size_t hidden, bool bias,
+                             const std::string& suffix = "");
 }  // namespace detail
 
 }  // namespace xgrad::nn

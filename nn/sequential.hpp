@@ -15,17 +15,15 @@ class Sequential : public Module {
  public:
   Sequential() = default;
   template <class... Modules>
-    requires(sizeof...(Modules) > 0 && (std::is_base_of_v<Module, std::decay_t<Modules>> && ...) &&
-             !(sizeof...(Modules) == 1 && (std::is_same_v<std::decay_t<Modules>, Sequential> && ...)))
-  Sequential(Modules&&... modules) {  // NOLINT: implicit, so Sequential{...} reads naturally
+  requires(sizeof...(Modules) > 0 && (std::is_base_of_v<Module, std::decay_t<Modules>> && ...) &&
+           !(sizeof...(Modules) == 1 && (std::is_same_v<std::decay_t<Modules>, Sequential> && ...)))
+      Sequential(Modules&&... modules) {  // NOLINT: implicit, so Sequential{...} reads naturally
     (push_back(std::forward<Modules>(modules)), ...);
   }
 
   template <class M>
-    requires std::is_base_of_v<Module, std::decay_t<M>>
-  void push_back(M&& module) {
-    push_back(std::make_shared<std::decay_t<M>>(std::forward<M>(module)));
-  }
+  requires std::is_base_of_v<Module, std::decay_t<M>>
+  void push_back(M&& module) { push_back(std::make_shared<std::decay_t<M>>(std::forward<M>(module))); }
   void push_back(std::shared_ptr<Module> module);
 
   std::size_t size() const { return layers_.size(); }

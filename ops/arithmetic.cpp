@@ -43,62 +43,81 @@ Tensor constant_like(const Tensor& t, double v) {
 
 // z = a + b;   dz/da = 1,  dz/db = 1
 Tensor add(const Tensor& a, const Tensor& b, Site site) {
-  return record("add", elementwise("add", a, b, std::plus<>()), {a, b}, [](Backward& node) {
-    node.dx[0] = node.dy;
-    node.dx[1] = node.dy;
-  }, site);
+  return record(
+      "add", elementwise("add", a, b, std::plus<>()), {a, b},
+      [](Backward& node) {
+        node.dx[0] = node.dy;
+        node.dx[1] = node.dy;
+      },
+      site);
 }
 
 // z = a - b;   dz/da = 1,  dz/db = -1
 Tensor sub(const Tensor& a, const Tensor& b, Site site) {
-  return record("sub", elementwise("sub", a, b, std::minus<>()), {a, b}, [](Backward& node) {
-    node.dx[0] = node.dy;
-    if (node.needs(1)) node.dx[1] = -node.dy;
-  }, site);
+  return record(
+      "sub", elementwise("sub", a, b, std::minus<>()), {a, b},
+      [](Backward& node) {
+        node.dx[0] = node.dy;
+        if (node.needs(1)) node.dx[1] = -node.dy;
+      },
+      site);
 }
 
 // z = a * b;   dz/da = b,  dz/db = a
 Tensor mul(const Tensor& a, const Tensor& b, Site site) {
-  return record("mul", elementwise("mul", a, b, std::multiplies<>()), {a, b}, [](Backward& node) {
-    if (node.needs(0)) node.dx[0] = node.dy * node.x[1];
-    if (node.needs(1)) node.dx[1] = node.dy * node.x[0];
-  }, site);
+  return record(
+      "mul", elementwise("mul", a, b, std::multiplies<>()), {a, b},
+      [](Backward& node) {
+        if (node.needs(0)) node.dx[0] = node.dy * node.x[1];
+        if (node.needs(1)) node.dx[1] = node.dy * node.x[0];
+      },
+      site);
 }
 
 // z = a / b;   dz/da = 1/b,  dz/db = -a/b^2 = -z/b
 Tensor div(const Tensor& a, const Tensor& b, Site site) {
-  return record("div", elementwise("div", a, b, std::divides<>()), {a, b}, [](Backward& node) {
-    if (node.needs(0)) node.dx[0] = node.dy / node.x[1];
-    if (node.needs(1)) node.dx[1] = -node.dy * node.y / node.x[1];
-  }, site);
+  return record(
+      "div", elementwise("div", a, b, std::divides<>()), {a, b},
+      [](Backward& node) {
+        if (node.needs(0)) node.dx[0] = node.dy / node.x[1];
+        if (node.needs(1)) node.dx[1] = -node.dy * node.y / node.x[1];
+      },
+      site);
 }
 
 // z = -a;   dz/da = -1
 Tensor neg(const Tensor& a, Site site) {
   Tensor z = detail::visit("neg", a, [](const auto& x) { return Tensor(std::decay_t<decltype(x)>(-x)); });
-  return record("neg", z, {a}, [](Backward& node) { node.dx[0] = -node.dy; }, site);
+  return record(
+      "neg", z, {a}, [](Backward& node) { node.dx[0] = -node.dy; }, site);
 }
 
 // z = max(a, b): the max gate routes the gradient to the larger input; a tie splits it in half.
 Tensor maximum(const Tensor& a, const Tensor& b, Site site) {
   if (kinks::recording()) kinks::note(gt(a, b) - lt(a, b));
   auto larger = [](auto p, auto q) { return p > q ? p : q; };
-  return record("maximum", elementwise("maximum", a, b, larger), {a, b}, [](Backward& node) {
-    const Tensor a_wins = gt(node.x[0], node.x[1]) + 0.5 * eq(node.x[0], node.x[1]);
-    if (node.needs(0)) node.dx[0] = node.dy * a_wins;
-    if (node.needs(1)) node.dx[1] = node.dy * (1.0 - a_wins);
-  }, site);
+  return record(
+      "maximum", elementwise("maximum", a, b, larger), {a, b},
+      [](Backward& node) {
+        const Tensor a_wins = gt(node.x[0], node.x[1]) + 0.5 * eq(node.x[0], node.x[1]);
+        if (node.needs(0)) node.dx[0] = node.dy * a_wins;
+        if (node.needs(1)) node.dx[1] = node.dy * (1.0 - a_wins);
+      },
+      site);
 }
 
 // z = min(a, b): the gradient goes to the smaller input; a tie splits it in half.
 Tensor minimum(const Tensor& a, const Tensor& b, Site site) {
   if (kinks::recording()) kinks::note(gt(a, b) - lt(a, b));
   auto smaller = [](auto p, auto q) { return p < q ? p : q; };
-  return record("minimum", elementwise("minimum", a, b, smaller), {a, b}, [](Backward& node) {
-    const Tensor a_wins = lt(node.x[0], node.x[1]) + 0.5 * eq(node.x[0], node.x[1]);
-    if (node.needs(0)) node.dx[0] = node.dy * a_wins;
-    if (node.needs(1)) node.dx[1] = node.dy * (1.0 - a_wins);
-  }, site);
+  return record(
+      "minimum", elementwise("minimum", a, b, smaller), {a, b},
+      [](Backward& node) {
+        const Tensor a_wins = lt(node.x[0], node.x[1]) + 0.5 * eq(node.x[0], node.x[1]);
+        if (node.needs(0)) node.dx[0] = node.dy * a_wins;
+        if (node.needs(1)) node.dx[1] = node.dy * (1.0 - a_wins);
+      },
+      site);
 }
 
 Tensor maximum(const Tensor& a, double b, Site site) { return maximum(a, constant_like(a, b), site); }

@@ -7,8 +7,8 @@
 // This TU includes <cblas.h>, so it must not include xtensor-blas.
 #include "blas.hpp"
 
-#include <algorithm>
 #include <cblas.h>
+#include <algorithm>
 
 #include "../autograd/threads.hpp"
 
@@ -57,7 +57,7 @@ void gemm_impl(const GemmShape& s, const T* a, std::size_t lda, const T* b, std:
     if (split_rows) {  // rows lo..hi of C = rows lo..hi of op(A), times op(B)
       part.m = hi - lo;
       call(part, s.ta ? a + lo : a + lo * lda, lda, b, ldb, beta, c + lo * ldc, ldc);
-    } else {           // columns lo..hi of C = op(A) times columns lo..hi of op(B)
+    } else {  // columns lo..hi of C = op(A) times columns lo..hi of op(B)
       part.n = hi - lo;
       call(part, a, lda, s.tb ? b + lo * ldb : b + lo, ldb, beta, c + lo, ldc);
     }

@@ -36,13 +36,13 @@ namespace xgrad {
 namespace {
 
 struct Geometry {
-  std::size_t n, c, h, w;    // input
-  std::size_t f, kh, kw;     // weight
+  std::size_t n, c, h, w;  // input
+  std::size_t f, kh, kw;   // weight
   std::size_t sh, sw, ph, pw;
-  std::size_t oh, ow;        // output
-  std::size_t plane() const { return oh * ow; }         // P: output positions per image
-  std::size_t rows() const { return c * kh * kw; }      // K: the GEMM's inner dimension
-  std::size_t cols() const { return n * oh * ow; }      // N*P: columns of the batched GEMM
+  std::size_t oh, ow;                               // output
+  std::size_t plane() const { return oh * ow; }     // P: output positions per image
+  std::size_t rows() const { return c * kh * kw; }  // K: the GEMM's inner dimension
+  std::size_t cols() const { return n * oh * ow; }  // N*P: columns of the batched GEMM
 };
 
 // The output indices j in [0, out) whose input index j*s - p + k lies inside [0, size): [lo, hi).
@@ -198,7 +198,8 @@ Geometry check(const Tensor& x, const Tensor& w, const Tensor& b, Size2 stride, 
     throw Error("conv2d: input {} is {} but weight {} is {} (convert one with .to())", shape_str(sx),
                 dtype_name(x.dtype()), shape_str(sw), dtype_name(w.dtype()));
   if (sx[1] != sw[1])
-    throw Error("conv2d: input {} has {} channels but weight {} expects {}", shape_str(sx), sx[1], shape_str(sw), sw[1]);
+    throw Error("conv2d: input {} has {} channels but weight {} expects {}", shape_str(sx), sx[1], shape_str(sw),
+                sw[1]);
   if (b.defined()) {
     if (b.shape() != Shape{sw[0]})
       throw Error("conv2d: bias {} does not match weight {}: expected [{}], one per filter", shape_str(b.shape()),
@@ -223,8 +224,19 @@ Geometry check(const Tensor& x, const Tensor& w, const Tensor& b, Size2 stride, 
     throw Error("conv2d: padding [{},{}] is beyond {} (input {}, weight {})", padding.h, padding.w, limit,
                 shape_str(sx), shape_str(sw));
   if (sw[2] == 0 || sw[3] == 0) throw Error("conv2d: weight {} has an empty kernel", shape_str(sw));
-  Geometry g{sx[0], sx[1], sx[2], sx[3], sw[0], sw[2], sw[3], std::size_t(stride.h), std::size_t(stride.w),
-             std::size_t(padding.h), std::size_t(padding.w), 0, 0};
+  Geometry g{sx[0],
+             sx[1],
+             sx[2],
+             sx[3],
+             sw[0],
+             sw[2],
+             sw[3],
+             std::size_t(stride.h),
+             std::size_t(stride.w),
+             std::size_t(padding.h),
+             std::size_t(padding.w),
+             0,
+             0};
   const std::size_t hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw;
   if (g.kh > hp || g.kw > wp)
     throw Error("conv2d: kernel {} of weight {} is larger than the padded input {} (input {}, padding [{},{}])",
@@ -265,7 +277,8 @@ std::size_t winograd_tile(const Geometry& g) {
   const bool applies = detail::winograd::applies(g.kh, g.kw, g.sh, g.sw, g.ph, g.pw);
   const ConvAlgorithm chosen = chosen_algorithm.load();
   switch (chosen) {
-    case ConvAlgorithm::im2col: return 0;
+    case ConvAlgorithm::im2col:
+      return 0;
     // Winograd's transforms cost per input and output channel, so its savings grow with C; 4x4 tiles
     // save more multiplications but waste more of a tile at the edge of a small output. The rule
     // below follows the measurements in docs/performance.md ("Choosing the conv2d algorithm").
@@ -273,7 +286,8 @@ std::size_t winograd_tile(const Geometry& g) {
       if (!applies || g.c < 8 || g.oh < 12 || g.ow < 12) return 0;
       return g.oh >= 16 && g.ow >= 16 ? 4 : 2;
     case ConvAlgorithm::winograd_2x2:
-    case ConvAlgorithm::winograd_4x4: break;
+    case ConvAlgorithm::winograd_4x4:
+      break;
   }
   if (!applies)
     throw Error("conv2d: the Winograd algorithm (set_conv_algorithm) needs a 3x3 kernel, stride 1 and padding at "
@@ -307,21 +321,24 @@ Tensor conv2d_winograd(const Geometry& g, std::size_t tile, const Tensor& x, con
                             b.defined() ? b.value<T>().data() : static_cast<const T*>(nullptr), y.data());
   std::vector<Tensor> inputs{x, w};
   if (b.defined()) inputs.push_back(b);
-  return record("conv2d", Tensor(std::move(y)), std::move(inputs), [g, s](Backward& node) {
-    const T* dy = node.dy.value<T>().data();
-    if (node.x.size() == 3 && node.needs(2)) {
-      xt::xarray<T> db = xt::xarray<T>::from_shape({g.f});
-      bias_grad(g, dy, db.data());
-      node.dx[2] = Tensor(std::move(db));
-    }
-    xt::xarray<T> dw = node.needs(1) ? xt::xarray<T>::from_shape({g.f, g.c, g.kh, g.kw}) : xt::xarray<T>();
-    xt::xarray<T> dx = node.needs(0) ? xt::xarray<T>::from_shape({g.n, g.c, g.h, g.w}) : xt::xarray<T>();
-    detail::winograd::backward(s, node.x[0].value<T>().data(), node.x[1].value<T>().data(), dy,
-                               node.needs(0) ? dx.data() : static_cast<T*>(nullptr),
-                               node.needs(1) ? dw.data() : static_cast<T*>(nullptr));
-    if (node.needs(1)) node.dx[1] = Tensor(std::move(dw));
-    if (node.needs(0)) node.dx[0] = Tensor(std::move(dx));
-  }, site);
+  return record(
+      "conv2d", Tensor(std::move(y)), std::move(inputs),
+      [g, s](Backward& node) {
+        const T* dy = node.dy.value<T>().data();
+        if (node.x.size() == 3 && node.needs(2)) {
+          xt::xarray<T> db = xt::xarray<T>::from_shape({g.f});
+          bias_grad(g, dy, db.data());
+          node.dx[2] = Tensor(std::move(db));
+        }
+        xt::xarray<T> dw = node.needs(1) ? xt::xarray<T>::from_shape({g.f, g.c, g.kh, g.kw}) : xt::xarray<T>();
+        xt::xarray<T> dx = node.needs(0) ? xt::xarray<T>::from_shape({g.n, g.c, g.h, g.w}) : xt::xarray<T>();
+        detail::winograd::backward(s, node.x[0].value<T>().data(), node.x[1].value<T>().data(), dy,
+                                   node.needs(0) ? dx.data() : static_cast<T*>(nullptr),
+                                   node.needs(1) ? dw.data() : static_cast<T*>(nullptr));
+        if (node.needs(1)) node.dx[1] = Tensor(std::move(dw));
+        if (node.needs(0)) node.dx[0] = Tensor(std::move(dx));
+      },
+      site);
 }
 
 template <class T>
@@ -344,7 +361,7 @@ Tensor conv2d_typed(const Geometry& g, const Tensor& x, const Tensor& w, const T
       T* out = y.data() + n0 * F * P;
       if (count == 1) {  // Y = W cols is already image n0's [F, P] block of y
         detail::gemm({false, false, F, P, K}, pw, K, cols.data(), P, out, P);
-      } else {           // Y [F, count * P], then scattered to [count, F, P]
+      } else {  // Y [F, count * P], then scattered to [count, F, P]
         detail::gemm({false, false, F, cn, K}, pw, K, cols.data(), cn, ymat.data(), cn);
         for (std::size_t i = 0; i < count; ++i)
           for (std::size_t f = 0; f < F; ++f) std::copy_n(ymat.data() + f * cn + i * P, P, out + (i * F + f) * P);
@@ -360,62 +377,66 @@ Tensor conv2d_typed(const Geometry& g, const Tensor& x, const Tensor& w, const T
 
   std::vector<Tensor> inputs{x, w};
   if (b.defined()) inputs.push_back(b);
-  return record("conv2d", Tensor(std::move(y)), std::move(inputs), [g](Backward& node) {
-    const std::size_t P = g.plane(), K = g.rows(), F = g.f, image = g.c * g.h * g.w;
-    const T* dy = node.dy.value<T>().data();
-    const T* px = node.x[0].value<T>().data();
-    const T* pw = node.x[1].value<T>().data();
-    const bool need_x = node.needs(0), need_w = node.needs(1), need_b = node.x.size() == 3 && node.needs(2);
+  return record(
+      "conv2d", Tensor(std::move(y)), std::move(inputs),
+      [g](Backward& node) {
+        const std::size_t P = g.plane(), K = g.rows(), F = g.f, image = g.c * g.h * g.w;
+        const T* dy = node.dy.value<T>().data();
+        const T* px = node.x[0].value<T>().data();
+        const T* pw = node.x[1].value<T>().data();
+        const bool need_x = node.needs(0), need_w = node.needs(1), need_b = node.x.size() == 3 && node.needs(2);
 
-    if (need_b) {
-      xt::xarray<T> db = xt::xarray<T>::from_shape({F});
-      bias_grad(g, dy, db.data());
-      node.dx[2] = Tensor(std::move(db));
-    }
-    if (!need_x && !need_w) return;
+        if (need_b) {
+          xt::xarray<T> db = xt::xarray<T>::from_shape({F});
+          bias_grad(g, dy, db.data());
+          node.dx[2] = Tensor(std::move(db));
+        }
+        if (!need_x && !need_w) return;
 
-    // dW^T [K, F] (the faster GEMM shape: K long, F short), one per part, summed after
-    const std::size_t parts = parts_for(g);
-    std::vector<std::vector<T>> dwt(need_w ? parts : 0, std::vector<T>(K * F, T(0)));
-    xt::xarray<T> dx = need_x ? xt::xarray<T>::from_shape({g.n, g.c, g.h, g.w}) : xt::xarray<T>();
-    detail::parallel_for(g.n, parts, [&](std::size_t part_index, std::size_t first, std::size_t last) {
-      const std::size_t chunk = images_per_chunk(g);
-      std::vector<T> dymat(chunk > 1 ? F * chunk * P : 0), cols(need_w ? K * chunk * P : 0);
-      std::vector<T> dcols(need_x ? K * chunk * P : 0, T(0));  // kept zero by col2im_and_clear
-      if (need_x) std::fill(dx.data() + first * image, dx.data() + last * image, T(0));
-      for_each_chunk(g, first, last, [&](std::size_t n0, std::size_t count) {
-        Geometry part = g;
-        part.n = count;
-        const std::size_t cn = count * P;
-        // dY for this chunk as [F, cn]: image n0's block of dy itself when the chunk is one image
-        const T* d = dy + n0 * F * P;
-        if (count > 1) {
-          for (std::size_t i = 0; i < count; ++i)
-            for (std::size_t f = 0; f < F; ++f) std::copy_n(d + (i * F + f) * P, P, dymat.data() + f * cn + i * P);
-          d = dymat.data();
+        // dW^T [K, F] (the faster GEMM shape: K long, F short), one per part, summed after
+        const std::size_t parts = parts_for(g);
+        std::vector<std::vector<T>> dwt(need_w ? parts : 0, std::vector<T>(K * F, T(0)));
+        xt::xarray<T> dx = need_x ? xt::xarray<T>::from_shape({g.n, g.c, g.h, g.w}) : xt::xarray<T>();
+        detail::parallel_for(g.n, parts, [&](std::size_t part_index, std::size_t first, std::size_t last) {
+          const std::size_t chunk = images_per_chunk(g);
+          std::vector<T> dymat(chunk > 1 ? F * chunk * P : 0), cols(need_w ? K * chunk * P : 0);
+          std::vector<T> dcols(need_x ? K * chunk * P : 0, T(0));  // kept zero by col2im_and_clear
+          if (need_x) std::fill(dx.data() + first * image, dx.data() + last * image, T(0));
+          for_each_chunk(g, first, last, [&](std::size_t n0, std::size_t count) {
+            Geometry part = g;
+            part.n = count;
+            const std::size_t cn = count * P;
+            // dY for this chunk as [F, cn]: image n0's block of dy itself when the chunk is one image
+            const T* d = dy + n0 * F * P;
+            if (count > 1) {
+              for (std::size_t i = 0; i < count; ++i)
+                for (std::size_t f = 0; f < F; ++f) std::copy_n(d + (i * F + f) * P, P, dymat.data() + f * cn + i * P);
+              d = dymat.data();
+            }
+            if (need_w) {  // dW^T += cols dY^T   (cols rebuilt here rather than kept from the forward)
+              im2col(part, px + n0 * image, cols.data());
+              detail::gemm({false, true, K, F, cn}, cols.data(), cn, d, cn, dwt[part_index].data(), F,
+                           /*accumulate=*/true);
+            }
+            if (need_x) {  // dcols = W^T dY, then dx += col2im(dcols)
+              detail::gemm({true, false, K, cn, F}, pw, K, d, cn, dcols.data(), cn, /*accumulate=*/true);
+              col2im_and_clear(part, dcols.data(), dx.data() + n0 * image);
+            }
+          });
+        });
+        if (need_w) {
+          xt::xarray<T> dw = xt::xarray<T>::from_shape({F, g.c, g.kh, g.kw});
+          for (std::size_t k = 0; k < K; ++k)
+            for (std::size_t f = 0; f < F; ++f) {
+              T sum = 0;
+              for (const auto& partial : dwt) sum += partial[k * F + f];
+              dw.data()[f * K + k] = sum;
+            }
+          node.dx[1] = Tensor(std::move(dw));
         }
-        if (need_w) {  // dW^T += cols dY^T   (cols rebuilt here rather than kept from the forward)
-          im2col(part, px + n0 * image, cols.data());
-          detail::gemm({false, true, K, F, cn}, cols.data(), cn, d, cn, dwt[part_index].data(), F, /*accumulate=*/true);
-        }
-        if (need_x) {  // dcols = W^T dY, then dx += col2im(dcols)
-          detail::gemm({true, false, K, cn, F}, pw, K, d, cn, dcols.data(), cn, /*accumulate=*/true);
-          col2im_and_clear(part, dcols.data(), dx.data() + n0 * image);
-        }
-      });
-    });
-    if (need_w) {
-      xt::xarray<T> dw = xt::xarray<T>::from_shape({F, g.c, g.kh, g.kw});
-      for (std::size_t k = 0; k < K; ++k)
-        for (std::size_t f = 0; f < F; ++f) {
-          T sum = 0;
-          for (const auto& partial : dwt) sum += partial[k * F + f];
-          dw.data()[f * K + k] = sum;
-        }
-      node.dx[1] = Tensor(std::move(dw));
-    }
-    if (need_x) node.dx[0] = Tensor(std::move(dx));
-  }, site);
+        if (need_x) node.dx[0] = Tensor(std::move(dx));
+      },
+      site);
 }
 
 }  // namespace

@@ -130,7 +130,8 @@ Tiles tiles_of(const Shape& s) { return {s.tile, (s.oh() + s.tile - 1) / s.tile,
 std::size_t images_per_chunk(const Shape& s) {
   const std::size_t a = s.tile + 2, per_tile = a * a * (s.c + s.f) * sizeof(float);
   const std::size_t tiles = (std::size_t{768} << 10) / per_tile;
-  return std::clamp<std::size_t>(tiles / std::max<std::size_t>(tiles_of(s).per_image(), 1), 1, std::max<std::size_t>(s.n, 1));
+  return std::clamp<std::size_t>(tiles / std::max<std::size_t>(tiles_of(s).per_image(), 1), 1,
+                                 std::max<std::size_t>(s.n, 1));
 }
 
 // U [a*a][F][C] = G g G^T for every filter g = w[f][c] (3x3), computed in double.
@@ -242,12 +243,11 @@ void transform_input(const Shape& s, const Tiles& tl, const T* x, std::size_t co
 // dx = the adjoint of transform_input: from dV [C][a*a][T] of `count` images back to their planes,
 // B dV B^T per tile, the overlapping blocks added up.
 template <std::size_t m, class T>
-void transform_input_adjoint(const Shape& s, const Tiles& tl, const T* dV, std::size_t count, T* dx,
-                             Scratch<T>& sc) {
+void transform_input_adjoint(const Shape& s, const Tiles& tl, const T* dV, std::size_t count, T* dx, Scratch<T>& sc) {
   constexpr std::size_t a = m + 2;
   const std::size_t W = tl.row(), L = tl.per_image(), T_all = count * L, width = m * W, P = (tl.th + 1) * W;
   sc.prepare(tl, count);
-  auto per_col = [&](std::size_t k) { return sc.mid_plane(k); };        // a*a planes: after B on the columns
+  auto per_col = [&](std::size_t k) { return sc.mid_plane(k); };            // a*a planes: after B on the columns
   auto per_phase = [&](std::size_t k) { return sc.mid_plane(a * a + k); };  // a*m planes: the shifts added
   auto per_row = per_col;  // a*m planes, per image: after B on the rows (the column planes are done by then)
   for (std::size_t c = 0; c < s.c; ++c) {
@@ -273,8 +273,7 @@ void transform_input_adjoint(const Shape& s, const Tiles& tl, const T* dV, std::
         for (std::size_t r = 0; r < a; ++r) d[r] = per_row(r * m + q);
         input_adjoint_1d<m>(o, d, L);
         for (std::size_t p = 0; p < m; ++p)  // row p and (for p < 2) row m + p read phase plane p at + W
-          add_shifted(per_row(p * m + q), L, per_row((p + m) * m + q), p + m < a ? L : 0, W,
-                      sc.phase_plane(p, q), P);
+          add_shifted(per_row(p * m + q), L, per_row((p + m) * m + q), p + m < a ? L : 0, W, sc.phase_plane(p, q), P);
       }
       for (std::size_t p = 0; p < m; ++p)
         interleave<m>(sc.phase_plane(p, 0), sc.phase_plane(p, 1), sc.phase_plane(p, 2 % m), sc.phase_plane(p, 3 % m),
@@ -406,10 +405,10 @@ void backward_tiles(const Shape& s, const T* x, const T* w, const T* dy, T* dx, 
         gemm({false, true, s.f, s.c, T_all}, dM[part].data() + k * T_all, a * a * T_all, v + k * T_all, a * a * T_all,
              dU[part].data() + k * s.f * s.c, s.c, /*accumulate=*/true);
     }
-    if (dx) {  // dV goes where V was (dU is done with it)
+    if (dx) {                                  // dV goes where V was (dU is done with it)
       for (std::size_t k = 0; k < a * a; ++k)  // dV[k] [C, T] = U[k]^T [C, F] dM[k] [F, T]
-        gemm({true, false, s.c, T_all, s.f}, U.data() + k * s.f * s.c, s.c, dM[part].data() + k * T_all,
-             a * a * T_all, V[part].data() + k * T_all, a * a * T_all);
+        gemm({true, false, s.c, T_all, s.f}, U.data() + k * s.f * s.c, s.c, dM[part].data() + k * T_all, a * a * T_all,
+             V[part].data() + k * T_all, a * a * T_all);
       transform_input_adjoint<m>(s, tl, V[part].data(), count, dx + n0 * image, scratch[part]);
     }
   });
@@ -423,14 +422,18 @@ void backward_tiles(const Shape& s, const T* x, const T* w, const T* dy, T* dx, 
 
 template <class T>
 void forward(const Shape& s, const T* x, const T* w, const T* bias, T* y) {
-  if (s.tile == 4) forward_tiles<4>(s, x, w, bias, y);
-  else forward_tiles<2>(s, x, w, bias, y);
+  if (s.tile == 4)
+    forward_tiles<4>(s, x, w, bias, y);
+  else
+    forward_tiles<2>(s, x, w, bias, y);
 }
 
 template <class T>
 void backward(const Shape& s, const T* x, const T* w, const T* dy, T* dx, T* dw) {
-  if (s.tile == 4) backward_tiles<4>(s, x, w, dy, dx, dw);
-  else backward_tiles<2>(s, x, w, dy, dx, dw);
+  if (s.tile == 4)
+    backward_tiles<4>(s, x, w, dy, dx, dw);
+  else
+    backward_tiles<2>(s, x, w, dy, dx, dw);
 }
 
 template void forward<float>(const Shape&, const float*, const float*, const float*, float*);

@@ -16,8 +16,8 @@
 
 namespace xgrad::detail::winograd {
 
-
-template <std::size_t m> struct Tile;
+template <std::size_t m>
+struct Tile;
 
 template <>
 struct Tile<2> {
@@ -74,8 +74,8 @@ struct Tile<2> {
     }
   }
   template <class T>
-  static void output_adjoint_planar(const T* __restrict g0, const T* __restrict g1, T* __restrict v0,
-                                    T* __restrict v1, T* __restrict v2, T* __restrict v3, std::size_t n) {
+  static void output_adjoint_planar(const T* __restrict g0, const T* __restrict g1, T* __restrict v0, T* __restrict v1,
+                                    T* __restrict v2, T* __restrict v3, std::size_t n) {
     for (std::size_t t = 0; t < n; ++t) {
       v0[t] = g0[t];
       v1[t] = g0[t] + g1[t];
@@ -88,9 +88,12 @@ struct Tile<2> {
 template <>
 struct Tile<4> {
   static constexpr std::size_t m = 4, a = 6;
-  static constexpr double G[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                     {-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                     {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+  static constexpr double G[6][3] = {{1.0 / 4, 0, 0},
+                                     {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                     {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                     {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                     {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                     {0, 0, 1}};
 
   template <class T>
   static void input(const T* __restrict d0, const T* __restrict d1, const T* __restrict d2, const T* __restrict d3,
@@ -108,9 +111,9 @@ struct Tile<4> {
   }
   template <class T>
   static void input_adjoint(const T* __restrict o0, const T* __restrict o1, const T* __restrict o2,
-                            const T* __restrict o3, const T* __restrict o4, const T* __restrict o5,
-                            T* __restrict d0, T* __restrict d1, T* __restrict d2, T* __restrict d3,
-                            T* __restrict d4, T* __restrict d5, std::size_t n) {
+                            const T* __restrict o3, const T* __restrict o4, const T* __restrict o5, T* __restrict d0,
+                            T* __restrict d1, T* __restrict d2, T* __restrict d3, T* __restrict d4, T* __restrict d5,
+                            std::size_t n) {
     for (std::size_t t = 0; t < n; ++t) {
       const T s12 = o1[t] + o2[t], d12 = o2[t] - o1[t], s34 = o3[t] + o4[t], d34 = o3[t] - o4[t];
       d0[t] = 4 * o0[t];
@@ -178,30 +181,40 @@ struct Tile<4> {
 // The kernels above called with arrays of streams (the same calls for both tile sizes).
 template <std::size_t m, class T, std::size_t a = m + 2>
 void input_1d(const std::array<const T*, a>& d, const std::array<T*, a>& o, std::size_t n) {
-  if constexpr (m == 2) Tile<2>::input(d[0], d[1], d[2], d[3], o[0], o[1], o[2], o[3], n);
-  else Tile<4>::input(d[0], d[1], d[2], d[3], d[4], d[5], o[0], o[1], o[2], o[3], o[4], o[5], n);
+  if constexpr (m == 2)
+    Tile<2>::input(d[0], d[1], d[2], d[3], o[0], o[1], o[2], o[3], n);
+  else
+    Tile<4>::input(d[0], d[1], d[2], d[3], d[4], d[5], o[0], o[1], o[2], o[3], o[4], o[5], n);
 }
 template <std::size_t m, class T, std::size_t a = m + 2>
 void input_adjoint_1d(const std::array<const T*, a>& o, const std::array<T*, a>& d, std::size_t n) {
-  if constexpr (m == 2) Tile<2>::input_adjoint(o[0], o[1], o[2], o[3], d[0], d[1], d[2], d[3], n);
-  else Tile<4>::input_adjoint(o[0], o[1], o[2], o[3], o[4], o[5], d[0], d[1], d[2], d[3], d[4], d[5], n);
+  if constexpr (m == 2)
+    Tile<2>::input_adjoint(o[0], o[1], o[2], o[3], d[0], d[1], d[2], d[3], n);
+  else
+    Tile<4>::input_adjoint(o[0], o[1], o[2], o[3], o[4], o[5], d[0], d[1], d[2], d[3], d[4], d[5], n);
 }
 // y = A^T v A for the tiles whose a*a values are v[k * step + t]: output row p of tile t at
 // y[p][m t .. m t + m - 1]
 template <std::size_t m, class T>
 void output_tiles(const T* v, std::size_t step, T add, const std::array<T*, m>& y, std::size_t n) {
-  if constexpr (m == 2) Tile<2>::output(v, step, add, y[0], y[1], n);
-  else Tile<4>::output(v, step, add, y[0], y[1], y[2], y[3], n);
+  if constexpr (m == 2)
+    Tile<2>::output(v, step, add, y[0], y[1], n);
+  else
+    Tile<4>::output(v, step, add, y[0], y[1], y[2], y[3], n);
 }
 template <std::size_t m, class T, std::size_t a = m + 2>
 void output_adjoint_1d(const T* g, const std::array<T*, a>& v, std::size_t n) {
-  if constexpr (m == 2) Tile<2>::output_adjoint(g, v[0], v[1], v[2], v[3], n);
-  else Tile<4>::output_adjoint(g, v[0], v[1], v[2], v[3], v[4], v[5], n);
+  if constexpr (m == 2)
+    Tile<2>::output_adjoint(g, v[0], v[1], v[2], v[3], n);
+  else
+    Tile<4>::output_adjoint(g, v[0], v[1], v[2], v[3], v[4], v[5], n);
 }
 template <std::size_t m, class T, std::size_t a = m + 2>
 void output_adjoint_planar_1d(const std::array<const T*, m>& g, const std::array<T*, a>& v, std::size_t n) {
-  if constexpr (m == 2) Tile<2>::output_adjoint_planar(g[0], g[1], v[0], v[1], v[2], v[3], n);
-  else Tile<4>::output_adjoint_planar(g[0], g[1], g[2], g[3], v[0], v[1], v[2], v[3], v[4], v[5], n);
+  if constexpr (m == 2)
+    Tile<2>::output_adjoint_planar(g[0], g[1], v[0], v[1], v[2], v[3], n);
+  else
+    Tile<4>::output_adjoint_planar(g[0], g[1], g[2], g[3], v[0], v[1], v[2], v[3], v[4], v[5], n);
 }
 
 }  // namespace xgrad::detail::winograd

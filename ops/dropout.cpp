@@ -30,9 +30,9 @@ Tensor dropout(const Tensor& x, double p, bool training, Site site) {
     });
   };
   Tensor y = apply(x, keep, scale);
-  return record("dropout", y, {x}, [keep = std::move(keep), scale, apply](Backward& node) {
-    node.dx[0] = apply(node.dy, keep, scale);
-  }, site);
+  return record(
+      "dropout", y, {x},
+      [keep = std::move(keep), scale, apply](Backward& node) { node.dx[0] = apply(node.dy, keep, scale); }, site);
 }
 
 }  // namespace xgrad

@@ -25,27 +25,31 @@ Tensor map(const char* op, const Tensor& x, F f) {
 
 // y = e^x;   dy/dx = e^x = y
 Tensor exp(const Tensor& x, Site site) {
-  return record("exp", map("exp", x, [](const auto& a) { return xt::exp(a); }), {x},
-                [](Backward& node) { node.dx[0] = node.dy * node.y; }, site);
+  return record(
+      "exp", map("exp", x, [](const auto& a) { return xt::exp(a); }), {x},
+      [](Backward& node) { node.dx[0] = node.dy * node.y; }, site);
 }
 
 // y = ln x;   dy/dx = 1/x
 Tensor log(const Tensor& x, Site site) {
-  return record("log", map("log", x, [](const auto& a) { return xt::log(a); }), {x},
-                [](Backward& node) { node.dx[0] = node.dy / node.x[0]; }, site);
+  return record(
+      "log", map("log", x, [](const auto& a) { return xt::log(a); }), {x},
+      [](Backward& node) { node.dx[0] = node.dy / node.x[0]; }, site);
 }
 
 // y = sqrt(x);   dy/dx = 1 / (2 sqrt(x)) = 0.5 / y
 Tensor sqrt(const Tensor& x, Site site) {
-  return record("sqrt", map("sqrt", x, [](const auto& a) { return xt::sqrt(a); }), {x},
-                [](Backward& node) { node.dx[0] = node.dy * 0.5 / node.y; }, site);
+  return record(
+      "sqrt", map("sqrt", x, [](const auto& a) { return xt::sqrt(a); }), {x},
+      [](Backward& node) { node.dx[0] = node.dy * 0.5 / node.y; }, site);
 }
 
 // y = |x|;   dy/dx = sign(x), and 0 at x = 0
 Tensor abs(const Tensor& x, Site site) {
   if (kinks::recording()) kinks::note(sign(x));
-  return record("abs", map("abs", x, [](const auto& a) { return xt::abs(a); }), {x},
-                [](Backward& node) { node.dx[0] = node.dy * sign(node.x[0]); }, site);
+  return record(
+      "abs", map("abs", x, [](const auto& a) { return xt::abs(a); }), {x},
+      [](Backward& node) { node.dx[0] = node.dy * sign(node.x[0]); }, site);
 }
 
 // y = x^p;   dy/dx = p x^(p-1)
@@ -54,13 +58,15 @@ Tensor pow(const Tensor& x, double p, Site site) {
     using T = value_t<decltype(a)>;
     return p == 2 ? xt::xarray<T>(xt::square(a)) : xt::xarray<T>(xt::pow(a, static_cast<T>(p)));
   });
-  return record("pow", y, {x}, [p](Backward& node) { node.dx[0] = node.dy * (p * pow(node.x[0], p - 1)); }, site);
+  return record(
+      "pow", y, {x}, [p](Backward& node) { node.dx[0] = node.dy * (p * pow(node.x[0], p - 1)); }, site);
 }
 
 // y = tanh x;   dy/dx = 1 - tanh^2 x = 1 - y^2
 Tensor tanh(const Tensor& x, Site site) {
-  return record("tanh", map("tanh", x, [](const auto& a) { return xt::tanh(a); }), {x},
-                [](Backward& node) { node.dx[0] = node.dy * (1.0 - node.y * node.y); }, site);
+  return record(
+      "tanh", map("tanh", x, [](const auto& a) { return xt::tanh(a); }), {x},
+      [](Backward& node) { node.dx[0] = node.dy * (1.0 - node.y * node.y); }, site);
 }
 
 // y = 1 / (1 + e^-x);   dy/dx = y (1 - y)
@@ -69,7 +75,8 @@ Tensor sigmoid(const Tensor& x, Site site) {
     using T = value_t<decltype(a)>;
     return T(1) / (T(1) + xt::exp(-a));
   });
-  return record("sigmoid", y, {x}, [](Backward& node) { node.dx[0] = node.dy * node.y * (1.0 - node.y); }, site);
+  return record(
+      "sigmoid", y, {x}, [](Backward& node) { node.dx[0] = node.dy * node.y * (1.0 - node.y); }, site);
 }
 
 // y = max(x, 0);   dy/dx = 1 for x > 0, else 0 (also at x = 0, as in PyTorch)
@@ -81,18 +88,21 @@ Tensor relu(const Tensor& x, Site site) {
   });
   // relu'(x) = 1 where x > 0, else 0 (also at the kink x = 0): dy passes where x was positive.
   // One select per element, not a mask tensor and a product: relu sits after every conv layer.
-  return record("relu", y, {x}, [](Backward& node) {
-    node.dx[0] = detail::visit2("relu", node.dy, node.x[0], [](const auto& dy, const auto& a) {
-      using Array = std::decay_t<decltype(a)>;
-      using T = typename Array::value_type;
-      Array dx = Array::from_shape(a.shape());
-      const T* __restrict d = dy.data();
-      const T* __restrict in = a.data();
-      T* __restrict out = dx.data();
-      for (std::size_t k = 0, n = a.size(); k < n; ++k) out[k] = in[k] > T(0) ? d[k] : T(0);
-      return Tensor(std::move(dx));
-    });
-  }, site);
+  return record(
+      "relu", y, {x},
+      [](Backward& node) {
+        node.dx[0] = detail::visit2("relu", node.dy, node.x[0], [](const auto& dy, const auto& a) {
+          using Array = std::decay_t<decltype(a)>;
+          using T = typename Array::value_type;
+          Array dx = Array::from_shape(a.shape());
+          const T* __restrict d = dy.data();
+          const T* __restrict in = a.data();
+          T* __restrict out = dx.data();
+          for (std::size_t k = 0, n = a.size(); k < n; ++k) out[k] = in[k] > T(0) ? d[k] : T(0);
+          return Tensor(std::move(dx));
+        });
+      },
+      site);
 }
 
 Tensor sign(const Tensor& x) {

@@ -24,8 +24,8 @@ void check_labels(const char* op, const Tensor& scores, const std::vector<std::i
   if (s.size() != 2) throw Error("{}: scores {} must be 2-D [N,C], one row per example", op, shape_str(s));
   if (s[0] == 0) throw Error("{}: scores {} hold an empty batch", op, shape_str(s));
   if (labels.size() != s[0])
-    throw Error("{}: {} labels for scores {} with {} rows; expected one label per row", op, labels.size(),
-                shape_str(s), s[0]);
+    throw Error("{}: {} labels for scores {} with {} rows; expected one label per row", op, labels.size(), shape_str(s),
+                s[0]);
   for (std::size_t i = 0; i < labels.size(); ++i)
     if (labels[i] < 0 || static_cast<std::size_t>(labels[i]) >= s[1]) {
       if (s[1] == 0)  // not "0 classes: 0..18446744073709551615"
@@ -45,8 +45,10 @@ Tensor off_label_mask(const Tensor& scores, const std::vector<std::int64_t>& lab
     T* p = mask.mutable_value<T>().data();
     for (std::size_t i = 0; i < labels.size(); ++i) p[i * c + std::size_t(labels[i])] = 0;
   };
-  if (mask.dtype() == f32) zero_labels(float{});
-  else zero_labels(double{});
+  if (mask.dtype() == f32)
+    zero_labels(float{});
+  else
+    zero_labels(double{});
   return mask;
 }
 
@@ -118,28 +120,31 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
     }
     return scalar(s * inv_n, dtype_of<T>());
   });
-  return record(op, y, {logits, targets}, [inv_n](Backward& node) {
-    detail::visit2("binary_cross_entropy_with_logits", node.x[0], node.x[1], [&](const auto& x, const auto& t) {
-      using Array = std::decay_t<decltype(x)>;
-      using T = typename Array::value_type;
-      const double k = node.dy.item() * inv_n;
-      if (node.needs(0)) {
-        Array dx = Array::from_shape(x.shape());
-        for (std::size_t i = 0, n = x.size(); i < n; ++i) {
-          const double v = x.data()[i];
-          // sigmoid(v), written so that e^ never overflows
-          const double sig = v >= 0 ? 1.0 / (1.0 + std::exp(-v)) : std::exp(v) / (1.0 + std::exp(v));
-          dx.data()[i] = static_cast<T>(k * (sig - t.data()[i]));
-        }
-        node.dx[0] = Tensor(std::move(dx));
-      }
-      if (node.needs(1)) {
-        Array dt = Array::from_shape(x.shape());
-        for (std::size_t i = 0, n = x.size(); i < n; ++i) dt.data()[i] = static_cast<T>(-k * x.data()[i]);
-        node.dx[1] = Tensor(std::move(dt));
-      }
-    });
-  }, site);
+  return record(
+      op, y, {logits, targets},
+      [inv_n](Backward& node) {
+        detail::visit2("binary_cross_entropy_with_logits", node.x[0], node.x[1], [&](const auto& x, const auto& t) {
+          using Array = std::decay_t<decltype(x)>;
+          using T = typename Array::value_type;
+          const double k = node.dy.item() * inv_n;
+          if (node.needs(0)) {
+            Array dx = Array::from_shape(x.shape());
+            for (std::size_t i = 0, n = x.size(); i < n; ++i) {
+              const double v = x.data()[i];
+              // sigmoid(v), written so that e^ never overflows
+              const double sig = v >= 0 ? 1.0 / (1.0 + std::exp(-v)) : std::exp(v) / (1.0 + std::exp(v));
+              dx.data()[i] = static_cast<T>(k * (sig - t.data()[i]));
+            }
+            node.dx[0] = Tensor(std::move(dx));
+          }
+          if (node.needs(1)) {
+            Array dt = Array::from_shape(x.shape());
+            for (std::size_t i = 0, n = x.size(); i < n; ++i) dt.data()[i] = static_cast<T>(-k * x.data()[i]);
+            node.dx[1] = Tensor(std::move(dt));
+          }
+        });
+      },
+      site);
 }
 
 // L = mean((pred - target)^2)

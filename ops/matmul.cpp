@@ -21,8 +21,7 @@ Tensor gemm(const Tensor& a, bool ta, const Tensor& b, bool tb) {
     throw Error("matmul: {} x {}: batch sizes {} and {} differ", shape_str(sa), shape_str(sb), sa[0], sb[0]);
   const std::size_t ra = sa[sa.size() - 2], ca = sa.back(), rb = sb[sb.size() - 2], cb = sb.back();
   const std::size_t m = ta ? ca : ra, k = ta ? ra : ca, kb = tb ? cb : rb, n = tb ? rb : cb;
-  if (k != kb)
-    throw Error("matmul: {} x {}: inner dimensions {} and {} differ", shape_str(sa), shape_str(sb), k, kb);
+  if (k != kb) throw Error("matmul: {} x {}: inner dimensions {} and {} differ", shape_str(sa), shape_str(sb), k, kb);
   const Shape out = batched ? Shape{batch, m, n} : Shape{m, n};
   check_allocation("matmul", out, a.dtype(), [&] {
     return fmt::format("{}{} x {}{}", shape_str(sa), ta ? "^T" : "", shape_str(sb), tb ? "^T" : "");
@@ -49,10 +48,13 @@ Tensor matmul(const Tensor& a, const Tensor& b, Site site) {
                              [&] { return fmt::format("{} x {}", shape_str(sa), shape_str(sb)); });
     return reshape(matmul(reshape(a, {sa[0] * sa[1], sa[2]}, site), b, site), {sa[0], sa[1], sb[1]}, site);
   }
-  return record("matmul", detail::gemm(a, false, b, false), {a, b}, [](Backward& node) {
-    if (node.needs(0)) node.dx[0] = detail::gemm(node.dy, false, node.x[1], true);  // dA = dC B^T
-    if (node.needs(1)) node.dx[1] = detail::gemm(node.x[0], true, node.dy, false);  // dB = A^T dC
-  }, site);
+  return record(
+      "matmul", detail::gemm(a, false, b, false), {a, b},
+      [](Backward& node) {
+        if (node.needs(0)) node.dx[0] = detail::gemm(node.dy, false, node.x[1], true);  // dA = dC B^T
+        if (node.needs(1)) node.dx[1] = detail::gemm(node.x[0], true, node.dy, false);  // dB = A^T dC
+      },
+      site);
 }
 
 // y = x W^T (+ b);   dx = dy W,   dW = dy^T x,   db = sum of dy over the rows
@@ -90,11 +92,14 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, Site site) {
   }
   std::vector<Tensor> inputs{x, w};
   if (b.defined()) inputs.push_back(b);
-  return record("linear", y, std::move(inputs), [](Backward& node) {
-    if (node.needs(0)) node.dx[0] = detail::gemm(node.dy, false, node.x[1], false);  // dx = dy W
-    if (node.needs(1)) node.dx[1] = detail::gemm(node.dy, true, node.x[0], false);   // dW = dy^T x
-    if (node.x.size() > 2 && node.needs(2)) node.dx[2] = sum(node.dy, 0);            // db = column sums of dy
-  }, site);
+  return record(
+      "linear", y, std::move(inputs),
+      [](Backward& node) {
+        if (node.needs(0)) node.dx[0] = detail::gemm(node.dy, false, node.x[1], false);  // dx = dy W
+        if (node.needs(1)) node.dx[1] = detail::gemm(node.dy, true, node.x[0], false);   // dW = dy^T x
+        if (node.x.size() > 2 && node.needs(2)) node.dx[2] = sum(node.dy, 0);            // db = column sums of dy
+      },
+      site);
 }
 
 }  // namespace xgrad

@@ -16,7 +16,7 @@ namespace {
 
 struct Layout {
   std::size_t n = 1, c = 1, s = 1;
-  Shape stat;  // [1, C, 1, ...]: the statistics shaped to broadcast against x
+  Shape stat;                                        // [1, C, 1, ...]: the statistics shaped to broadcast against x
   std::size_t per_channel() const { return n * s; }  // m
 };
 
@@ -70,8 +70,10 @@ void update_running(const Tensor& running_mean, const Tensor& running_var, const
       pv[c] = static_cast<T>((1 - momentum) * pv[c] + momentum * biased_var[c] * unbias);
     }
   };
-  if (rm.dtype() == f32) update(float{});
-  else update(double{});
+  if (rm.dtype() == f32)
+    update(float{});
+  else
+    update(double{});
 }
 
 std::vector<double> to_doubles(const Tensor& t) {
@@ -167,56 +169,58 @@ Tensor batch_norm_fused(const Tensor& x, const Tensor& gamma, const Tensor& beta
   if (gamma.defined()) inputs.push_back(gamma);
   const std::size_t bi = beta.defined() ? inputs.size() : 0;
   if (beta.defined()) inputs.push_back(beta);
-  return record("batch_norm_fused", y, std::move(inputs),
-                [L, m, training, gi, bi, mean = std::move(mean), inv_std = std::move(inv_std)](Backward& node) {
-    detail::visit("batch_norm_fused", node.dy, [&](const auto& dya) {
-      using T = value_t<decltype(dya)>;
-      const T* dy = dya.data();
-      const T* px = node.x[0].value<T>().data();
-      const T* pg = gi ? node.x[gi].value<T>().data() : nullptr;
-      // per channel: dbeta = sum(dy), dgamma = sum(dy * xhat)
-      std::vector<double> dbeta(L.c, 0.0), dgamma(L.c, 0.0);
-      for (std::size_t n = 0; n < L.n; ++n)
-        for (std::size_t c = 0; c < L.c; ++c) {
-          const T* d = dy + (n * L.c + c) * L.s;
-          const T* xr = px + (n * L.c + c) * L.s;
-          double sb = 0, sg = 0;
-          for (std::size_t i = 0; i < L.s; ++i) {
-            sb += d[i];
-            sg += d[i] * (xr[i] - mean[c]) * inv_std[c];
-          }
-          dbeta[c] += sb;
-          dgamma[c] += sg;
-        }
-      if (node.needs(0)) {
-        xt::xarray<T> dx = xt::xarray<T>::from_shape(dya.shape());
-        const double md = static_cast<double>(m);
-        for (std::size_t n = 0; n < L.n; ++n)
-          for (std::size_t c = 0; c < L.c; ++c) {
-            const double k = (pg ? pg[c] : 1.0) * inv_std[c];
-            const T* d = dy + (n * L.c + c) * L.s;
-            const T* xr = px + (n * L.c + c) * L.s;
-            T* out = dx.data() + (n * L.c + c) * L.s;
-            if (training) {  // dx = gamma inv_std / m * (m dy - dbeta - xhat dgamma)
+  return record(
+      "batch_norm_fused", y, std::move(inputs),
+      [L, m, training, gi, bi, mean = std::move(mean), inv_std = std::move(inv_std)](Backward& node) {
+        detail::visit("batch_norm_fused", node.dy, [&](const auto& dya) {
+          using T = value_t<decltype(dya)>;
+          const T* dy = dya.data();
+          const T* px = node.x[0].value<T>().data();
+          const T* pg = gi ? node.x[gi].value<T>().data() : nullptr;
+          // per channel: dbeta = sum(dy), dgamma = sum(dy * xhat)
+          std::vector<double> dbeta(L.c, 0.0), dgamma(L.c, 0.0);
+          for (std::size_t n = 0; n < L.n; ++n)
+            for (std::size_t c = 0; c < L.c; ++c) {
+              const T* d = dy + (n * L.c + c) * L.s;
+              const T* xr = px + (n * L.c + c) * L.s;
+              double sb = 0, sg = 0;
               for (std::size_t i = 0; i < L.s; ++i) {
-                const double xhat = (xr[i] - mean[c]) * inv_std[c];
-                out[i] = static_cast<T>(k / md * (md * d[i] - dbeta[c] - xhat * dgamma[c]));
+                sb += d[i];
+                sg += d[i] * (xr[i] - mean[c]) * inv_std[c];
               }
-            } else {  // dx = gamma inv_std dy
-              for (std::size_t i = 0; i < L.s; ++i) out[i] = static_cast<T>(k * d[i]);
+              dbeta[c] += sb;
+              dgamma[c] += sg;
             }
+          if (node.needs(0)) {
+            xt::xarray<T> dx = xt::xarray<T>::from_shape(dya.shape());
+            const double md = static_cast<double>(m);
+            for (std::size_t n = 0; n < L.n; ++n)
+              for (std::size_t c = 0; c < L.c; ++c) {
+                const double k = (pg ? pg[c] : 1.0) * inv_std[c];
+                const T* d = dy + (n * L.c + c) * L.s;
+                const T* xr = px + (n * L.c + c) * L.s;
+                T* out = dx.data() + (n * L.c + c) * L.s;
+                if (training) {  // dx = gamma inv_std / m * (m dy - dbeta - xhat dgamma)
+                  for (std::size_t i = 0; i < L.s; ++i) {
+                    const double xhat = (xr[i] - mean[c]) * inv_std[c];
+                    out[i] = static_cast<T>(k / md * (md * d[i] - dbeta[c] - xhat * dgamma[c]));
+                  }
+                } else {  // dx = gamma inv_std dy
+                  for (std::size_t i = 0; i < L.s; ++i) out[i] = static_cast<T>(k * d[i]);
+                }
+              }
+            node.dx[0] = Tensor(std::move(dx));
           }
-        node.dx[0] = Tensor(std::move(dx));
-      }
-      auto to_tensor = [&](const std::vector<double>& v) {
-        xt::xarray<T> t = xt::xarray<T>::from_shape({v.size()});
-        std::copy(v.begin(), v.end(), t.begin());
-        return Tensor(std::move(t));
-      };
-      if (gi && node.needs(gi)) node.dx[gi] = to_tensor(dgamma);
-      if (bi && node.needs(bi)) node.dx[bi] = to_tensor(dbeta);
-    });
-  }, site);
+          auto to_tensor = [&](const std::vector<double>& v) {
+            xt::xarray<T> t = xt::xarray<T>::from_shape({v.size()});
+            std::copy(v.begin(), v.end(), t.begin());
+            return Tensor(std::move(t));
+          };
+          if (gi && node.needs(gi)) node.dx[gi] = to_tensor(dgamma);
+          if (bi && node.needs(bi)) node.dx[bi] = to_tensor(dbeta);
+        });
+      },
+      site);
 }
 
 }  // namespace xgrad

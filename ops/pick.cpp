@@ -25,14 +25,17 @@ Tensor pick(const Tensor& x, const std::vector<std::int64_t>& indices, Site site
     for (std::size_t i = 0; i < s[0]; ++i) out.data()[i] = a.data()[i * cols + std::size_t(indices[i])];
     return Tensor(std::move(out));
   });
-  return record("pick", y, {x}, [indices, cols](Backward& node) {
-    node.dx[0] = detail::visit("pick", node.dy, [&](const auto& d) {
-      using T = value_t<decltype(d)>;
-      xt::xarray<T> dx = xt::zeros<T>({indices.size(), cols});
-      for (std::size_t i = 0; i < indices.size(); ++i) dx.data()[i * cols + std::size_t(indices[i])] += d.data()[i];
-      return Tensor(std::move(dx));
-    });
-  }, site);
+  return record(
+      "pick", y, {x},
+      [indices, cols](Backward& node) {
+        node.dx[0] = detail::visit("pick", node.dy, [&](const auto& d) {
+          using T = value_t<decltype(d)>;
+          xt::xarray<T> dx = xt::zeros<T>({indices.size(), cols});
+          for (std::size_t i = 0; i < indices.size(); ++i) dx.data()[i * cols + std::size_t(indices[i])] += d.data()[i];
+          return Tensor(std::move(dx));
+        });
+      },
+      site);
 }
 
 std::vector<std::int64_t> integer_indices(const char* op, const Tensor& t, std::string_view what) {

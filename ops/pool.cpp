@@ -28,8 +28,8 @@ Pool check(const char* op, const Tensor& x, Size2 kernel, Size2 stride) {
     throw Error("{}: kernel [{},{}] must be at least 1 (input {})", op, kernel.h, kernel.w, shape_str(s));
   if (stride.h < 1 || stride.w < 1)
     throw Error("{}: stride [{},{}] must be at least 1 (input {})", op, stride.h, stride.w, shape_str(s));
-  Pool p{s[0] * s[1], s[2], s[3], std::size_t(kernel.h), std::size_t(kernel.w), std::size_t(stride.h),
-         std::size_t(stride.w), 0, 0};
+  Pool p{s[0] * s[1],           s[2], s[3], std::size_t(kernel.h), std::size_t(kernel.w), std::size_t(stride.h),
+         std::size_t(stride.w), 0,    0};
   if (p.kh > p.h || p.kw > p.w)
     throw Error("{}: kernel [{},{}] is larger than the input {} (its H,W are [{},{}])", op, p.kh, p.kw, shape_str(s),
                 p.h, p.w);
@@ -113,20 +113,23 @@ Tensor max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Site site) {
     std::copy(switches.begin(), switches.end(), branch.begin());
     kinks::note(Tensor(std::move(branch)));
   }
-  return record("max_pool2d", y, {x}, [p, switches = std::move(switches)](Backward& node) {
-    node.dx[0] = detail::visit("max_pool2d", node.dy, [&](const auto& d) {
-      using T = value_t<decltype(d)>;
-      xt::xarray<T> dx = xt::xarray<T>::from_shape(node.x.shape(0));
-      for_planes(p, [&](std::size_t q) {
-        const T* src = d.data() + q * p.out_plane();
-        const std::uint32_t* sw = switches.data() + q * p.out_plane();
-        T* dst = dx.data() + q * p.in_plane();
-        std::fill(dst, dst + p.in_plane(), T(0));
-        for (std::size_t o = 0; o < p.out_plane(); ++o) dst[sw[o]] += src[o];
-      });
-      return Tensor(std::move(dx));
-    });
-  }, site);
+  return record(
+      "max_pool2d", y, {x},
+      [p, switches = std::move(switches)](Backward& node) {
+        node.dx[0] = detail::visit("max_pool2d", node.dy, [&](const auto& d) {
+          using T = value_t<decltype(d)>;
+          xt::xarray<T> dx = xt::xarray<T>::from_shape(node.x.shape(0));
+          for_planes(p, [&](std::size_t q) {
+            const T* src = d.data() + q * p.out_plane();
+            const std::uint32_t* sw = switches.data() + q * p.out_plane();
+            T* dst = dx.data() + q * p.in_plane();
+            std::fill(dst, dst + p.in_plane(), T(0));
+            for (std::size_t o = 0; o < p.out_plane(); ++o) dst[sw[o]] += src[o];
+          });
+          return Tensor(std::move(dx));
+        });
+      },
+      site);
 }
 
 Tensor max_pool2d(const Tensor& x, Size2 kernel, Site site) { return max_pool2d(x, kernel, kernel, site); }
@@ -153,25 +156,28 @@ Tensor avg_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Site site) {
     }
     return Tensor(std::move(out));
   });
-  return record("avg_pool2d", y, {x}, [p, scale](Backward& node) {
-    node.dx[0] = detail::visit("avg_pool2d", node.dy, [&](const auto& d) {
-      using T = value_t<decltype(d)>;
-      xt::xarray<T> dx = xt::zeros<T>(node.x.shape(0));
-      for (std::size_t q = 0; q < p.planes; ++q) {
-        const T* src = d.data() + q * p.out_plane();
-        T* dst = dx.data() + q * p.in_plane();
-        for (std::size_t i = 0; i < p.oh; ++i)
-          for (std::size_t j = 0; j < p.ow; ++j) {
-            const T share = src[i * p.ow + j] * static_cast<T>(scale);
-            for (std::size_t u = 0; u < p.kh; ++u) {
-              T* row = dst + (i * p.sh + u) * p.w + j * p.sw;
-              for (std::size_t v = 0; v < p.kw; ++v) row[v] += share;
-            }
+  return record(
+      "avg_pool2d", y, {x},
+      [p, scale](Backward& node) {
+        node.dx[0] = detail::visit("avg_pool2d", node.dy, [&](const auto& d) {
+          using T = value_t<decltype(d)>;
+          xt::xarray<T> dx = xt::zeros<T>(node.x.shape(0));
+          for (std::size_t q = 0; q < p.planes; ++q) {
+            const T* src = d.data() + q * p.out_plane();
+            T* dst = dx.data() + q * p.in_plane();
+            for (std::size_t i = 0; i < p.oh; ++i)
+              for (std::size_t j = 0; j < p.ow; ++j) {
+                const T share = src[i * p.ow + j] * static_cast<T>(scale);
+                for (std::size_t u = 0; u < p.kh; ++u) {
+                  T* row = dst + (i * p.sh + u) * p.w + j * p.sw;
+                  for (std::size_t v = 0; v < p.kw; ++v) row[v] += share;
+                }
+              }
           }
-      }
-      return Tensor(std::move(dx));
-    });
-  }, site);
+          return Tensor(std::move(dx));
+        });
+      },
+      site);
 }
 
 Tensor avg_pool2d(const Tensor& x, Size2 kernel, Site site) { return avg_pool2d(x, kernel, kernel, site); }

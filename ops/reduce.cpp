@@ -45,7 +45,8 @@ Tensor sum(const Tensor& x, Site site) {
     for (double p : partial) total += p;
     return scalar(total, dtype_of<T>());
   });
-  return record("sum", y, {x}, [](Backward& node) { node.dx[0] = expand(node.dy, node.x.shape(0)); }, site);
+  return record(
+      "sum", y, {x}, [](Backward& node) { node.dx[0] = expand(node.dy, node.x.shape(0)); }, site);
 }
 
 Tensor sum(const Tensor& x, long axis, bool keepdim, Site site) {
@@ -63,9 +64,9 @@ Tensor sum(const Tensor& x, long axis, bool keepdim, Site site) {
       }
     return Tensor(std::move(out));
   });
-  return record("sum", y, {x}, [kept = v.kept](Backward& node) {
-    node.dx[0] = expand(reshape(node.dy, kept), node.x.shape(0));
-  }, site);
+  return record(
+      "sum", y, {x}, [kept = v.kept](Backward& node) { node.dx[0] = expand(reshape(node.dy, kept), node.x.shape(0)); },
+      site);
 }
 
 // mean = sum / n, composed from the two ops above
@@ -119,14 +120,17 @@ Tensor max_along(const char* op, const Tensor& x, long axis, bool keepdim, Site 
     std::copy(winner.begin(), winner.end(), w.begin());
     kinks::note(Tensor(std::move(w)));
   }
-  return record("max", y, {x}, [winner = std::move(winner)](Backward& node) {
-    node.dx[0] = detail::visit("max", node.dy, [&](const auto& d) {
-      using T = value_t<decltype(d)>;
-      xt::xarray<T> dx = xt::zeros<T>(node.x.shape(0));
-      for (std::size_t j = 0; j < winner.size(); ++j) dx.data()[winner[j]] += d.data()[j];
-      return Tensor(std::move(dx));
-    });
-  }, site);
+  return record(
+      "max", y, {x},
+      [winner = std::move(winner)](Backward& node) {
+        node.dx[0] = detail::visit("max", node.dy, [&](const auto& d) {
+          using T = value_t<decltype(d)>;
+          xt::xarray<T> dx = xt::zeros<T>(node.x.shape(0));
+          for (std::size_t j = 0; j < winner.size(); ++j) dx.data()[winner[j]] += d.data()[j];
+          return Tensor(std::move(dx));
+        });
+      },
+      site);
 }
 }  // namespace
 
@@ -178,7 +182,8 @@ Tensor expand(const Tensor& x, const Shape& shape, Site site) {
     });
     return Tensor(std::move(out));
   });
-  return record("expand", y, {x}, [](Backward& node) { node.dx[0] = sum_to(node.dy, node.x.shape(0)); }, site);
+  return record(
+      "expand", y, {x}, [](Backward& node) { node.dx[0] = sum_to(node.dy, node.x.shape(0)); }, site);
 }
 
 // y = x summed down to `shape` (undoing a broadcast);   the gradient expands dy back
@@ -205,7 +210,8 @@ Tensor sum_to(const Tensor& x, const Shape& shape, Site site) {
     });
     return Tensor(std::move(out));
   });
-  return record("sum_to", y, {x}, [](Backward& node) { node.dx[0] = expand(node.dy, node.x.shape(0)); }, site);
+  return record(
+      "sum_to", y, {x}, [](Backward& node) { node.dx[0] = expand(node.dy, node.x.shape(0)); }, site);
 }
 
 }  // namespace xgrad

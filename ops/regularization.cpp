@@ -31,13 +31,15 @@ Tensor total(const std::vector<Tensor>& params, F term, Site site) {
 // R = sum |w|
 Tensor l1_penalty(const std::vector<Tensor>& params, Site site) {
   check_params("l1_penalty", params);
-  return total(params, [&](const Tensor& p) { return abs(p, site); }, site);
+  return total(
+      params, [&](const Tensor& p) { return abs(p, site); }, site);
 }
 
 // R = sum w^2   (or 1/2 sum w^2)
 Tensor l2_penalty(const std::vector<Tensor>& params, bool half, Site site) {
   check_params("l2_penalty", params);
-  const Tensor r = total(params, [&](const Tensor& p) { return mul(p, p, site); }, site);
+  const Tensor r = total(
+      params, [&](const Tensor& p) { return mul(p, p, site); }, site);
   return half ? mul(r, scalar(0.5, r.dtype()), site) : r;
 }
 

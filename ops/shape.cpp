@@ -12,9 +12,7 @@
 namespace xgrad {
 
 namespace {
-std::size_t product(const Shape& s) {
-  return std::accumulate(s.begin(), s.end(), std::size_t{1}, std::multiplies<>());
-}
+std::size_t product(const Shape& s) { return std::accumulate(s.begin(), s.end(), std::size_t{1}, std::multiplies<>()); }
 using Split = detail::AxisSplit;
 }  // namespace
 
@@ -31,7 +29,8 @@ Tensor reshape(const Tensor& x, const Shape& shape, Site site) {
     b.reshape(shape);
     return Tensor(std::move(b));
   });
-  return record("reshape", y, {x}, [](Backward& node) { node.dx[0] = reshape(node.dy, node.x.shape(0)); }, site);
+  return record(
+      "reshape", y, {x}, [](Backward& node) { node.dx[0] = reshape(node.dy, node.x.shape(0)); }, site);
 }
 Tensor Tensor::reshape(const Shape& shape, Site site) const { return xgrad::reshape(*this, shape, site); }
 
@@ -65,7 +64,8 @@ Tensor permute(const Tensor& x, const std::vector<std::size_t>& axes, Site site)
   });
   std::vector<std::size_t> inverse(axes.size());
   for (std::size_t i = 0; i < axes.size(); ++i) inverse[axes[i]] = i;
-  return record("permute", y, {x}, [inverse](Backward& node) { node.dx[0] = permute(node.dy, inverse); }, site);
+  return record(
+      "permute", y, {x}, [inverse](Backward& node) { node.dx[0] = permute(node.dy, inverse); }, site);
 }
 
 Tensor transpose(const Tensor& x, Site site) {
@@ -126,20 +126,22 @@ Tensor concat(const std::vector<Tensor>& xs, long axis, Site site) {
       const Array& src = t.value<T>();
       const std::size_t n = t.shape()[a];  // not src.size() / (outer * inner): that is 0 / 0 when x is empty
       for (std::size_t o = 0; o < out.outer; ++o)
-        std::copy_n(src.data() + o * n * out.inner, n * out.inner,
-                    result.data() + (o * out.n + at) * out.inner);
+        std::copy_n(src.data() + o * n * out.inner, n * out.inner, result.data() + (o * out.n + at) * out.inner);
       at += n;
     }
     return Tensor(std::move(result));
   });
-  return record("concat", y, xs, [a](Backward& node) {
-    std::size_t at = 0;
-    for (std::size_t i = 0; i < node.x.size(); ++i) {
-      const std::size_t n = node.x.shape(i)[a];
-      if (node.needs(i)) node.dx[i] = narrow(node.dy, static_cast<long>(a), at, n);
-      at += n;
-    }
-  }, site);
+  return record(
+      "concat", y, xs,
+      [a](Backward& node) {
+        std::size_t at = 0;
+        for (std::size_t i = 0; i < node.x.size(); ++i) {
+          const std::size_t n = node.x.shape(i)[a];
+          if (node.needs(i)) node.dx[i] = narrow(node.dy, static_cast<long>(a), at, n);
+          at += n;
+        }
+      },
+      site);
 }
 
 Tensor stack(const std::vector<Tensor>& xs, long axis, Site site) {
@@ -180,17 +182,20 @@ Tensor narrow(const Tensor& x, long axis, std::size_t start, std::size_t length,
       std::copy_n(src.data() + (o * v.n + start) * v.inner, length * v.inner, out.data() + o * length * v.inner);
     return Tensor(std::move(out));
   });
-  return record("narrow", y, {x}, [a, start, length](Backward& node) {
-    const Shape full = node.x.shape(0);
-    Shape before = full, after = full;
-    before[a] = start;
-    after[a] = full[a] - start - length;
-    std::vector<Tensor> parts;
-    if (start) parts.push_back(zeros(before, node.dy.dtype()));
-    parts.push_back(node.dy);
-    if (after[a]) parts.push_back(zeros(after, node.dy.dtype()));
-    node.dx[0] = parts.size() == 1 ? node.dy : concat(parts, static_cast<long>(a));
-  }, site);
+  return record(
+      "narrow", y, {x},
+      [a, start, length](Backward& node) {
+        const Shape full = node.x.shape(0);
+        Shape before = full, after = full;
+        before[a] = start;
+        after[a] = full[a] - start - length;
+        std::vector<Tensor> parts;
+        if (start) parts.push_back(zeros(before, node.dy.dtype()));
+        parts.push_back(node.dy);
+        if (after[a]) parts.push_back(zeros(after, node.dy.dtype()));
+        node.dx[0] = parts.size() == 1 ? node.dy : concat(parts, static_cast<long>(a));
+      },
+      site);
 }
 
 // y[..., j, ...] = x[..., indices[j], ...];   dx[..., indices[j], ...] += dy[..., j, ...]
@@ -214,20 +219,23 @@ Tensor index_select(const Tensor& x, long axis, const std::vector<std::int64_t>&
                     out.data() + (o * indices.size() + j) * v.inner);
     return Tensor(std::move(out));
   });
-  return record("index_select", y, {x}, [v, indices](Backward& node) {
-    node.dx[0] = detail::visit("index_select", node.dy, [&](const auto& d) {
-      using Array = std::decay_t<decltype(d)>;
-      Array dx = Array::from_shape(node.x.shape(0));
-      dx.fill(0);
-      for (std::size_t o = 0; o < v.outer; ++o)
-        for (std::size_t j = 0; j < indices.size(); ++j) {
-          auto* dst = dx.data() + (o * v.n + static_cast<std::size_t>(indices[j])) * v.inner;
-          const auto* src = d.data() + (o * indices.size() + j) * v.inner;
-          for (std::size_t i = 0; i < v.inner; ++i) dst[i] += src[i];
-        }
-      return Tensor(std::move(dx));
-    });
-  }, site);
+  return record(
+      "index_select", y, {x},
+      [v, indices](Backward& node) {
+        node.dx[0] = detail::visit("index_select", node.dy, [&](const auto& d) {
+          using Array = std::decay_t<decltype(d)>;
+          Array dx = Array::from_shape(node.x.shape(0));
+          dx.fill(0);
+          for (std::size_t o = 0; o < v.outer; ++o)
+            for (std::size_t j = 0; j < indices.size(); ++j) {
+              auto* dst = dx.data() + (o * v.n + static_cast<std::size_t>(indices[j])) * v.inner;
+              const auto* src = d.data() + (o * indices.size() + j) * v.inner;
+              for (std::size_t i = 0; i < v.inner; ++i) dst[i] += src[i];
+            }
+          return Tensor(std::move(dx));
+        });
+      },
+      site);
 }
 
 }  // namespace xgrad

@@ -6,9 +6,9 @@
 #include <cmath>
 
 #include "../autograd/dispatch.hpp"
-#include "loops.hpp"
 #include "arithmetic.hpp"
 #include "elementwise.hpp"
+#include "loops.hpp"
 #include "reduce.hpp"
 
 namespace xgrad {
@@ -45,15 +45,15 @@ Tensor softmax_kernel(const char* op, const Tensor& x, long axis, bool take_log)
 }  // namespace
 
 Tensor softmax(const Tensor& x, long axis, Site site) {
-  return record("softmax", softmax_kernel("softmax", x, axis, false), {x}, [axis](Backward& node) {
-    node.dx[0] = node.y * (node.dy - sum(node.dy * node.y, axis, true));
-  }, site);
+  return record(
+      "softmax", softmax_kernel("softmax", x, axis, false), {x},
+      [axis](Backward& node) { node.dx[0] = node.y * (node.dy - sum(node.dy * node.y, axis, true)); }, site);
 }
 
 Tensor log_softmax(const Tensor& x, long axis, Site site) {
-  return record("log_softmax", softmax_kernel("log_softmax", x, axis, true), {x}, [axis](Backward& node) {
-    node.dx[0] = node.dy - exp(node.y) * sum(node.dy, axis, true);
-  }, site);
+  return record(
+      "log_softmax", softmax_kernel("log_softmax", x, axis, true), {x},
+      [axis](Backward& node) { node.dx[0] = node.dy - exp(node.y) * sum(node.dy, axis, true); }, site);
 }
 
 }  // namespace xgrad

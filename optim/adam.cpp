@@ -61,13 +61,14 @@ void adam_update(const AdamConfig& o, Tensor& param, const Tensor& grad, Optimiz
       adam_kernel<T, true>(k, coupled, decoupled, w_all + begin, g_all + begin, m_all + begin, v_all + begin,
                            vmax_all + begin, end - begin);
     else
-      adam_kernel<T, false>(k, coupled, decoupled, w_all + begin, g_all + begin, m_all + begin, v_all + begin,
-                            nullptr, end - begin);
+      adam_kernel<T, false>(k, coupled, decoupled, w_all + begin, g_all + begin, m_all + begin, v_all + begin, nullptr,
+                            end - begin);
   });
 }
 
 void check_adam(const char* who, double lr, std::pair<double, double> betas, double eps, double weight_decay) {
-  if (!(lr >= 0.0) || !std::isfinite(lr)) throw Error("{}: invalid learning rate {} (must be finite and >= 0)", who, lr);
+  if (!(lr >= 0.0) || !std::isfinite(lr))
+    throw Error("{}: invalid learning rate {} (must be finite and >= 0)", who, lr);
   if (!(betas.first >= 0.0 && betas.first < 1.0))
     throw Error("{}: invalid beta1 {} (betas.first must be in [0, 1))", who, betas.first);
   if (!(betas.second >= 0.0 && betas.second < 1.0))

@@ -52,7 +52,8 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
   // As PyTorch: the norm of each gradient, then the norm of those norms.
   std::vector<double> norms;
   for (const auto& g : grads)
-    norms.push_back(detail::visit("clip_grad_norm_", g, [&](const auto& a) { return norm_of(a.data(), a.size(), norm_type); }));
+    norms.push_back(
+        detail::visit("clip_grad_norm_", g, [&](const auto& a) { return norm_of(a.data(), a.size(), norm_type); }));
   const double total = norm_of(norms.data(), norms.size(), norm_type);
   if (error_if_nonfinite && !std::isfinite(total))
     throw Error("clip_grad_norm_: the total {}-norm of the gradients of {} parameters is {}; set error_if_nonfinite "

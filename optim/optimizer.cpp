@@ -31,7 +31,8 @@ const Tensor* Optimizer::ParamState::find(std::string_view name) const {
 }
 
 void Optimizer::check_lr(std::string_view who, double lr) {
-  if (!(lr >= 0.0) || !std::isfinite(lr)) throw Error("{}: invalid learning rate {} (must be finite and >= 0)", who, lr);
+  if (!(lr >= 0.0) || !std::isfinite(lr))
+    throw Error("{}: invalid learning rate {} (must be finite and >= 0)", who, lr);
 }
 
 void Optimizer::add_group_params(std::vector<Tensor> params) {
@@ -46,8 +47,8 @@ void Optimizer::add_group_params(std::vector<Tensor> params) {
     bool seen = std::any_of(params.begin(), params.begin() + static_cast<std::ptrdiff_t>(i), same);
     for (const auto& g : groups_) seen = seen || std::any_of(g.begin(), g.end(), same);
     if (seen)
-      throw Error("{}: parameter {} of the new group ({} {}) appears more than once in the parameter groups",
-                  name(), i, shape_str(p.shape()), dtype_name(p.dtype()));
+      throw Error("{}: parameter {} of the new group ({} {}) appears more than once in the parameter groups", name(), i,
+                  shape_str(p.shape()), dtype_name(p.dtype()));
   }
   state_.resize(state_.size() + params.size());
   groups_.push_back(std::move(params));
@@ -66,12 +67,14 @@ std::vector<Tensor> Optimizer::parameters() const {
 }
 
 std::int64_t Optimizer::step_count(std::size_t i) const {
-  if (i >= state_.size()) throw Error("{}: parameter {} does not exist (the optimizer has {})", name(), i, state_.size());
+  if (i >= state_.size())
+    throw Error("{}: parameter {} does not exist (the optimizer has {})", name(), i, state_.size());
   return state_[i].step;
 }
 
 Tensor Optimizer::state(std::size_t i, std::string_view buffer) const {
-  if (i >= state_.size()) throw Error("{}: parameter {} does not exist (the optimizer has {})", name(), i, state_.size());
+  if (i >= state_.size())
+    throw Error("{}: parameter {} does not exist (the optimizer has {})", name(), i, state_.size());
   const Tensor* b = state_[i].find(buffer);
   return b ? *b : Tensor();
 }
@@ -89,7 +92,7 @@ void Optimizer::step() {
       const std::size_t i = flat++;
       if (!p.requires_grad()) continue;  // frozen
       const Tensor grad = p.grad();
-      if (!grad.defined()) continue;     // no gradient reached it
+      if (!grad.defined()) continue;  // no gradient reached it
       if (grad.dtype() != p.dtype() || grad.shape() != p.shape())
         throw Error("{}.step: parameter {} is {} but its gradient is {}", name(), i, describe(p), describe(grad));
       ParamState& s = state_[i];
@@ -141,8 +144,9 @@ void Optimizer::load_state_dict(const NamedTensors& dict) {
     if (buffer != "step") {
       const auto names = buffer_names(group_of[i]);
       if (std::find(names.begin(), names.end(), buffer) == names.end())
-        reader.fail(fmt::format("unexpected key '{}': parameter {} (group {}) has buffers [{}] with the current options",
-                                k, i, group_of[i], fmt::join(names, ", ")));
+        reader.fail(
+            fmt::format("unexpected key '{}': parameter {} (group {}) has buffers [{}] with the current options", k, i,
+                        group_of[i], fmt::join(names, ", ")));
     }
     per_param[i][buffer] = t;
   }

@@ -79,7 +79,8 @@ void LRScheduler::load_state_dict(const NamedTensors& dict) {
 StepLR::StepLR(Optimizer& optimizer, std::int64_t step_size, double gamma)
     : LRScheduler(optimizer), step_size_(step_size), gamma_(gamma) {
   if (step_size <= 0) throw Error("StepLR: step_size {} must be > 0", step_size);
-  if (!(gamma >= 0.0) || !std::isfinite(gamma)) throw Error("StepLR: invalid gamma {} (must be finite and >= 0)", gamma);
+  if (!(gamma >= 0.0) || !std::isfinite(gamma))
+    throw Error("StepLR: invalid gamma {} (must be finite and >= 0)", gamma);
   apply();
 }
 double StepLR::lr_at(std::int64_t t, double base) const {
@@ -91,7 +92,9 @@ ExponentialLR::ExponentialLR(Optimizer& optimizer, double gamma) : LRScheduler(o
     throw Error("ExponentialLR: invalid gamma {} (must be finite and >= 0)", gamma);
   apply();
 }
-double ExponentialLR::lr_at(std::int64_t t, double base) const { return base * std::pow(gamma_, static_cast<double>(t)); }
+double ExponentialLR::lr_at(std::int64_t t, double base) const {
+  return base * std::pow(gamma_, static_cast<double>(t));
+}
 
 InverseTimeLR::InverseTimeLR(Optimizer& optimizer, double k) : LRScheduler(optimizer), k_(k) {
   if (!(k >= 0.0) || !std::isfinite(k)) throw Error("InverseTimeLR: invalid k {} (must be finite and >= 0)", k);
@@ -177,7 +180,8 @@ ReduceLROnPlateau::ReduceLROnPlateau(Optimizer& optimizer, ReduceLROnPlateauOpti
   if (!(o.min_lr >= 0.0) || !std::isfinite(o.min_lr))
     throw Error("ReduceLROnPlateau: invalid min_lr {} (must be finite and >= 0)", o.min_lr);
   if (!(o.eps >= 0.0)) throw Error("ReduceLROnPlateau: invalid eps {} (must be >= 0)", o.eps);
-  best_ = o.mode == PlateauMode::min ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity();
+  best_ =
+      o.mode == PlateauMode::min ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity();
 }
 
 bool ReduceLROnPlateau::is_better(double a) const {

@@ -19,10 +19,10 @@ class StateDictReader {
  public:
   StateDictReader(std::string who, const NamedTensors& dict);
 
-  const Tensor& take(const std::string& key);     // missing: an error naming the key
-  double scalar(const std::string& key);          // a 0-d f64 tensor's value
-  std::int64_t count(const std::string& key);     // a scalar that is a whole number >= 0
-  double learning_rate(const std::string& key);   // a scalar that is finite and >= 0
+  const Tensor& take(const std::string& key);    // missing: an error naming the key
+  double scalar(const std::string& key);         // a 0-d f64 tensor's value
+  std::int64_t count(const std::string& key);    // a scalar that is a whole number >= 0
+  double learning_rate(const std::string& key);  // a scalar that is finite and >= 0
   // The entries not taken yet, for dicts whose keys depend on their contents (per-parameter state).
   const std::map<std::string, const Tensor*>& remaining() const { return keys_; }
   void finish(std::string_view what_is_expected = "") const;  // refuses keys left over

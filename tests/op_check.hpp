@@ -42,7 +42,8 @@ inline T distinct(const xg::Shape& s, double offset = 0) {
   T t = xg::zeros(s, xg::f64);
   auto& v = t.mutable_value<double>();
   const long half = static_cast<long>(v.size() / 2);
-  for (std::size_t k = 0; k < v.size(); ++k) v.data()[k] = 0.37 * static_cast<double>(static_cast<long>(k) - half) + offset;
+  for (std::size_t k = 0; k < v.size(); ++k)
+    v.data()[k] = 0.37 * static_cast<double>(static_cast<long>(k) - half) + offset;
   std::shuffle(v.begin(), v.end(), xg::generator());
   return t.requires_grad_();
 }

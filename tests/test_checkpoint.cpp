@@ -80,9 +80,10 @@ struct Mixed : xg::nn::Module {
 };
 
 std::string raw_bytes(const xg::Tensor& t) {
-  return std::visit(
-      [](const auto& a) { return std::string(reinterpret_cast<const char*>(a.data()), a.size() * sizeof(a.data()[0])); },
-      t.impl()->value);
+  return std::
+      visit([](const auto&
+                   a) { return std::string(reinterpret_cast<const char*>(a.data()), a.size() * sizeof(a.data()[0])); },
+            t.impl()->value);
 }
 
 // Everything load may change, bit for bit: name, dtype, shape and raw bytes of each tensor.
@@ -90,7 +91,8 @@ std::vector<std::string> snapshot(const xg::nn::Module& m) {
   std::vector<std::string> out;
   auto add = [&](const xg::nn::NamedTensors& list) {
     for (const auto& [name, t] : list)
-      out.push_back(name + "|" + std::string(xg::dtype_name(t.dtype())) + "|" + xg::shape_str(t.shape()) + "|" + raw_bytes(t));
+      out.push_back(name + "|" + std::string(xg::dtype_name(t.dtype())) + "|" + xg::shape_str(t.shape()) + "|" +
+                    raw_bytes(t));
   };
   add(m.named_parameters());
   add(m.named_buffers());
@@ -171,7 +173,8 @@ struct FakeOptimizer {
   }
   xg::nn::NamedTensors state_dict() const {
     xg::nn::NamedTensors out{{"step", xg::scalar(step, xg::f64)}};
-    for (std::size_t i = 0; i < momentum.size(); ++i) out.emplace_back("state." + std::to_string(i) + ".momentum", momentum[i]);
+    for (std::size_t i = 0; i < momentum.size(); ++i)
+      out.emplace_back("state." + std::to_string(i) + ".momentum", momentum[i]);
     return out;
   }
   void load_state_dict(const xg::nn::NamedTensors& state) {  // validates everything, then changes
@@ -329,8 +332,8 @@ TEST_CASE("checkpoint: save_tensors rejects duplicate and reserved and undefined
   const std::string path = tmp / "t.safetensors";
   CHECK_THROWS_WITH_AS(xg::save_tensors({{"a", xg::zeros({1})}, {"a", xg::zeros({1})}}, path),
                        Contains("the name 'a' is given twice"), xg::Error);
-  CHECK_THROWS_WITH_AS(xg::save_tensors({{"__metadata__", xg::zeros({1})}}, path), Contains("'__metadata__' cannot name"),
-                       xg::Error);
+  CHECK_THROWS_WITH_AS(xg::save_tensors({{"__metadata__", xg::zeros({1})}}, path),
+                       Contains("'__metadata__' cannot name"), xg::Error);
   CHECK_THROWS_WITH_AS(xg::save_tensors({{"u", xg::Tensor()}}, path), Contains("tensor 'u' is undefined"), xg::Error);
   CHECK(tmp.listing().empty());
 }
@@ -362,12 +365,12 @@ TEST_CASE("checkpoint: F16 BF16 integer and bool tensors are read") {
   TempDir tmp;
   const std::string path = tmp / "types.safetensors";
   std::string data;
-  data += le_bytes<std::int64_t>({-5, std::int64_t(1) << 53});                 // I64 [0, 16)
-  data += le_bytes<std::int32_t>({-7, 123456});                                 // I32 [16, 24)
-  data += le_bytes<std::uint16_t>({0x3c00, 0xc000, 0x7bff, 0x0001, 0x7c00});    // F16 [24, 34)
-  data += le_bytes<std::uint16_t>({0x3f80, 0xc060});                            // BF16 [34, 38)
-  data += le_bytes<std::uint8_t>({0, 255});                                     // U8 [38, 40)
-  data += le_bytes<std::uint8_t>({0, 1});                                       // BOOL [40, 42)
+  data += le_bytes<std::int64_t>({-5, std::int64_t(1) << 53});                // I64 [0, 16)
+  data += le_bytes<std::int32_t>({-7, 123456});                               // I32 [16, 24)
+  data += le_bytes<std::uint16_t>({0x3c00, 0xc000, 0x7bff, 0x0001, 0x7c00});  // F16 [24, 34)
+  data += le_bytes<std::uint16_t>({0x3f80, 0xc060});                          // BF16 [34, 38)
+  data += le_bytes<std::uint8_t>({0, 255});                                   // U8 [38, 40)
+  data += le_bytes<std::uint8_t>({0, 1});                                     // BOOL [40, 42)
   const std::string header = R"({"i64":{"dtype":"I64","shape":[2],"data_offsets":[0,16]},)"
                              R"("i32":{"dtype":"I32","shape":[2],"data_offsets":[16,24]},)"
                              R"("f16":{"dtype":"F16","shape":[5],"data_offsets":[24,34]},)"
@@ -398,7 +401,8 @@ TEST_CASE("checkpoint: an unsupported dtype is an error only for a tensor that i
   std::string header = net_header();
   header.insert(header.size() - 1, R"(,"fp8":{"dtype":"F8_E4M3","shape":[2],"data_offsets":[88,90]})");
   write_file(path, safetensors_bytes(header, net_data() + std::string(2, '\x38')));
-  CHECK_THROWS_WITH_AS(xg::load_tensors(path), Contains("tensor 'fp8' has dtype F8_E4M3, which xgrad cannot read"), xg::Error);
+  CHECK_THROWS_WITH_AS(xg::load_tensors(path), Contains("tensor 'fp8' has dtype F8_E4M3, which xgrad cannot read"),
+                       xg::Error);
   check_load_fails(path, "the file has 1 tensor the module does not have: 'fp8'");
   Net net;
   xg::load(net, path, {.strict = false});
@@ -412,7 +416,8 @@ TEST_CASE("checkpoint: a dtype mismatch is an error unless convert_dtype is set"
   const std::string path = tmp / "f64.safetensors";
   Net wide(xg::f64);
   xg::save(wide, path);
-  check_load_fails(path, "tensor 'weight' is F64 in the file but f32 in the module (LoadOptions{.convert_dtype = true} converts it)");
+  check_load_fails(path, "tensor 'weight' is F64 in the file but f32 in the module (LoadOptions{.convert_dtype = true} "
+                         "converts it)");
 
   Net narrow(xg::f32);
   xg::load(narrow, path, {.convert_dtype = true});
@@ -493,15 +498,19 @@ TEST_CASE("checkpoint: data_offsets that disagree with the shape or overlap or l
   };
   check(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,16]}})", data,
         "tensor 'a' is F32 of shape [3] (12 bytes) but its data_offsets [0, 16] span 16 bytes");
-  check(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
-        data, "tensors 'a' [0, 8] and 'b' [4, 12] overlap in the data");
-  check(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[12,16]}})",
-        data, "4 bytes of the data before tensor 'b' belong to no tensor");
-  check(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", data, "the file has 8 bytes after the last tensor's data");
+  check(
+      R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+      data, "tensors 'a' [0, 8] and 'b' [4, 12] overlap in the data");
+  check(
+      R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[12,16]}})",
+      data, "4 bytes of the data before tensor 'b' belong to no tensor");
+  check(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", data,
+        "the file has 8 bytes after the last tensor's data");
   check(R"({"a":{"dtype":"F32","shape":[8],"data_offsets":[0,32]}})", data,
         "tensor 'a' needs bytes [0, 32) of the data but the file holds only 16 bytes of data (truncated?)");
-  check(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})",
-        data, "the header names 'a' twice");
+  check(
+      R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})",
+      data, "the header names 'a' twice");
 }
 
 TEST_CASE("checkpoint: a truncated file is an error") {
@@ -511,7 +520,8 @@ TEST_CASE("checkpoint: a truncated file is an error") {
   xg::save(a, path);
   const std::string bytes = read_file(path);
   write_file(path, bytes.substr(0, bytes.size() - 3));
-  check_load_fails(path, "tensor 'running_mean' needs bytes [72, 88) of the data but the file holds only 85 bytes of data (truncated?)");
+  check_load_fails(path, "tensor 'running_mean' needs bytes [72, 88) of the data but the file holds only 85 bytes of "
+                         "data (truncated?)");
   write_file(path, bytes.substr(0, 20));
   check_load_fails(path, "bytes but only 12 bytes follow it (the file is truncated or not safetensors)");
 
@@ -566,7 +576,8 @@ TEST_CASE("checkpoint: a missing tensor or a shape mismatch or an extra tensor i
 
   // Missing: a file from a module without the buffer.
   std::string header = net_header();
-  header.erase(header.find(R"("running_mean")"), std::string(R"("running_mean":{"dtype":"F32","shape":[4],"data_offsets":[24,40]},)").size());
+  header.erase(header.find(R"("running_mean")"),
+               std::string(R"("running_mean":{"dtype":"F32","shape":[4],"data_offsets":[24,40]},)").size());
   std::string data = net_data();
   data.erase(24, 16);
   header.replace(header.find("[40,88]"), 7, "[24,72]");
@@ -574,8 +585,10 @@ TEST_CASE("checkpoint: a missing tensor or a shape mismatch or an extra tensor i
   check_load_fails(path, "tensor 'running_mean' is missing from the file (the module expects it)");
 
   // Several missing: a file with one tensor only.
-  write_file(path, safetensors_bytes(R"({"bias":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", net_data().substr(0, 16)));
-  check_load_fails(path, "3 tensors are missing from the file (the module expects them): 'weight', 'inner.scale', 'running_mean'");
+  write_file(path, safetensors_bytes(R"({"bias":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})",
+                                     net_data().substr(0, 16)));
+  check_load_fails(path, "3 tensors are missing from the file (the module expects them): 'weight', 'inner.scale', "
+                         "'running_mean'");
 
   // Shape: a Net with 5 inputs saved, loaded into a Net with 3.
   Net five(xg::f32, 5);
@@ -586,7 +599,8 @@ TEST_CASE("checkpoint: a missing tensor or a shape mismatch or an extra tensor i
   header = net_header();
   header.insert(header.size() - 1, R"(,"extra":{"dtype":"F32","shape":[1],"data_offsets":[88,92]})");
   write_file(path, safetensors_bytes(header, net_data() + le_bytes<float>({42})));
-  check_load_fails(path, "the file has 1 tensor the module does not have: 'extra' (LoadOptions{.strict = false} ignores them)");
+  check_load_fails(path, "the file has 1 tensor the module does not have: 'extra' (LoadOptions{.strict = false} "
+                         "ignores them)");
   Net lenient;
   xg::load(lenient, path, {.strict = false});
   CHECK(lenient.bias.value<float>() == xt::xarray<float>{0, 1, 2, 3});
@@ -744,7 +758,7 @@ TEST_CASE("checkpoint: a bad optimizer part or module part changes neither") {
 TEST_CASE("checkpoint: the optimizer metadata key is reserved") {
   TempDir tmp;
   Net net;
-  CHECK_THROWS_WITH_AS(xg::save(net, tmp / "x.safetensors", {{xg::optimizer_metadata_key, "1"}}), Contains("is reserved"),
-                       xg::Error);
+  CHECK_THROWS_WITH_AS(xg::save(net, tmp / "x.safetensors", {{xg::optimizer_metadata_key, "1"}}),
+                       Contains("is reserved"), xg::Error);
   CHECK(tmp.listing().empty());
 }

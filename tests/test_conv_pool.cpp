@@ -66,20 +66,20 @@ struct ConvCase {
   xg::Size2 stride, padding;
 };
 const ConvCase conv_cases[] = {
-    {2, 3, 5, 7, 4, 3, 3, 1, 0},              // odd, rectangular input
-    {2, 3, 5, 7, 4, 3, 2, {2, 1}, {1, 2}},    // rectangular kernel, stride and padding
-    {1, 1, 4, 4, 1, 4, 4, 1, 0},              // kernel == input: one output
-    {3, 2, 7, 6, 2, 3, 3, 2, 1},              // the common stride 2, pad 1
-    {1, 2, 5, 5, 3, 1, 1, 1, 0},              // 1x1 convolution
-    {2, 2, 6, 5, 3, 5, 5, 3, 2},              // big kernel, stride 3, pad 2
-    {1, 1, 7, 7, 2, 2, 2, 3, 0},              // stride larger than the kernel: skipped pixels
-    {1, 2, 2, 3, 2, 3, 3, 1, 1},              // kernel larger than the input, fits with padding
-    {2, 1, 3, 4, 1, 4, 5, 2, {1, 1}},         // padding-only rows at the edges
+    {2, 3, 5, 7, 4, 3, 3, 1, 0},            // odd, rectangular input
+    {2, 3, 5, 7, 4, 3, 2, {2, 1}, {1, 2}},  // rectangular kernel, stride and padding
+    {1, 1, 4, 4, 1, 4, 4, 1, 0},            // kernel == input: one output
+    {3, 2, 7, 6, 2, 3, 3, 2, 1},            // the common stride 2, pad 1
+    {1, 2, 5, 5, 3, 1, 1, 1, 0},            // 1x1 convolution
+    {2, 2, 6, 5, 3, 5, 5, 3, 2},            // big kernel, stride 3, pad 2
+    {1, 1, 7, 7, 2, 2, 2, 3, 0},            // stride larger than the kernel: skipped pixels
+    {1, 2, 2, 3, 2, 3, 3, 1, 1},            // kernel larger than the input, fits with padding
+    {2, 1, 3, 4, 1, 4, 5, 2, {1, 1}},       // padding-only rows at the edges
     // stride 1 with the output as wide as the input: im2col's shifted-plane shortcut
-    {2, 3, 6, 5, 4, 3, 3, 1, 1},              // the common 3x3 "same" layer, odd sizes
-    {2, 2, 5, 6, 3, 3, 5, 1, {1, 2}},         // rectangular "same" kernel
-    {1, 2, 7, 5, 2, 5, 3, 1, {0, 1}},         // as wide as the input but shorter
-    {1, 2, 4, 4, 2, 1, 1, 1, {1, 0}},         // rows of padding only, above and below
+    {2, 3, 6, 5, 4, 3, 3, 1, 1},       // the common 3x3 "same" layer, odd sizes
+    {2, 2, 5, 6, 3, 3, 5, 1, {1, 2}},  // rectangular "same" kernel
+    {1, 2, 7, 5, 2, 5, 3, 1, {0, 1}},  // as wide as the input but shorter
+    {1, 2, 4, 4, 2, 1, 1, 1, {1, 0}},  // rows of padding only, above and below
 };
 
 std::string describe(const ConvCase& k) {
@@ -97,8 +97,9 @@ TEST_CASE("conv2d: forward equals the nested-loop definition (f64 and f32)") {
                      b = randn64({k.f}, false);
     for (bool with_bias : {true, false}) {
       const xg::Tensor y = xg::conv2d(x, w, with_bias ? b : xg::Tensor(), k.stride, k.padding);
-      const auto expected = conv_reference(x.value<double>(), w.value<double>(), with_bias ? &b.value<double>() : nullptr,
-                                           k.stride.h, k.stride.w, k.padding.h, k.padding.w);
+      const auto expected =
+          conv_reference(x.value<double>(), w.value<double>(), with_bias ? &b.value<double>() : nullptr, k.stride.h,
+                         k.stride.w, k.padding.h, k.padding.w);
       REQUIRE(y.shape() == xg::Shape(expected.shape().begin(), expected.shape().end()));
       CHECK(xt::amax(xt::abs(y.value<double>() - expected))() < 1e-12);
 
@@ -221,9 +222,9 @@ TEST_CASE("conv2d: Winograd F(2x2,3x3) and F(4x4,3x3) equal im2col + GEMM in val
     xg::Size2 padding;
   };
   // even and odd outputs (partial 2x2 tiles), padding 0, 1, 2 and mixed, one channel, many channels
-  const Case cases[] = {{2, 3, 6, 6, 4, 1},      {2, 3, 7, 5, 4, 1},        {1, 2, 5, 8, 3, 0},
-                        {2, 1, 4, 4, 2, 2},      {3, 2, 9, 6, 5, {0, 2}},   {1, 4, 3, 3, 2, {2, 1}},
-                        {2, 16, 14, 14, 32, 1},  {1, 1, 28, 28, 16, 1}};
+  const Case cases[] = {{2, 3, 6, 6, 4, 1},     {2, 3, 7, 5, 4, 1},      {1, 2, 5, 8, 3, 0},
+                        {2, 1, 4, 4, 2, 2},     {3, 2, 9, 6, 5, {0, 2}}, {1, 4, 3, 3, 2, {2, 1}},
+                        {2, 16, 14, 14, 32, 1}, {1, 1, 28, 28, 16, 1}};
   for (const Case& k : cases) {
     CAPTURE(describe({k.n, k.c, k.h, k.w, k.f, 3, 3, 1, k.padding}));
     const std::size_t oh = k.h + 2 * std::size_t(k.padding.h) - 2, ow = k.w + 2 * std::size_t(k.padding.w) - 2;
@@ -280,8 +281,9 @@ TEST_CASE("conv2d: gradcheck in f64 through the Winograd path") {
       CAPTURE(padding.h);
       CAPTURE(padding.w);
       std::vector<xg::Tensor> in{randn64({2, 2, 5, 6}), randn64({3, 2, 3, 3}), randn64({3})};
-      auto report = xg::gradcheck(
-          [&](const std::vector<xg::Tensor>& t) { return xg::conv2d(t[0], t[1], t[2], 1, padding); }, in, kLinear);
+      auto report =
+          xg::gradcheck([&](const std::vector<xg::Tensor>& t) { return xg::conv2d(t[0], t[1], t[2], 1, padding); }, in,
+                        kLinear);
       CAPTURE(xg::to_string(report));
       CHECK(report.ok);
       CHECK(report.max_rel_error < 1e-7);
@@ -308,7 +310,8 @@ TEST_CASE("conv2d: the automatic choice follows the documented rule") {
       return xg::conv2d(x, w, {}, 1, 1).value<float>();
     };
     const xt::xarray<float> chosen = run(xg::ConvAlgorithm::automatic);
-    for (xg::ConvAlgorithm a : {xg::ConvAlgorithm::im2col, xg::ConvAlgorithm::winograd_2x2, xg::ConvAlgorithm::winograd_4x4}) {
+    for (xg::ConvAlgorithm a :
+         {xg::ConvAlgorithm::im2col, xg::ConvAlgorithm::winograd_2x2, xg::ConvAlgorithm::winograd_4x4}) {
       CAPTURE(int(a));
       CHECK((chosen == run(a)) == (a == k.expected));
     }
@@ -345,7 +348,8 @@ TEST_CASE("conv2d: bad input is a clear error") {
                        doctest::Contains("conv2d: input [2,3,5,5] has 3 channels but weight [4,2,3,3] expects 2"),
                        xg::Error);
   CHECK_THROWS_WITH_AS(xg::conv2d(x, xg::zeros({4, 3, 6, 3})),
-                       doctest::Contains("conv2d: kernel [6,3] of weight [4,3,6,3] is larger than the padded input [5,5]"),
+                       doctest::Contains(
+                           "conv2d: kernel [6,3] of weight [4,3,6,3] is larger than the padded input [5,5]"),
                        xg::Error);
   CHECK_THROWS_WITH_AS(xg::conv2d(x, xg::zeros({4, 3, 8, 3}), {}, 1, 1),
                        doctest::Contains("larger than the padded input [7,7] (input [2,3,5,5], padding [1,1])"),
@@ -360,8 +364,8 @@ TEST_CASE("conv2d: bad input is a clear error") {
                        doctest::Contains("conv2d: input [2,3,5,5] is f32 but weight [4,3,3,3] is f64"), xg::Error);
   CHECK_THROWS_WITH_AS(xg::conv2d(x, w, {}, 0), doctest::Contains("conv2d: stride [0,0] must be at least 1"),
                        xg::Error);
-  CHECK_THROWS_WITH_AS(xg::conv2d(x, w, {}, 1, {0, -1}), doctest::Contains("conv2d: padding [0,-1] must not be negative"),
-                       xg::Error);
+  CHECK_THROWS_WITH_AS(xg::conv2d(x, w, {}, 1, {0, -1}),
+                       doctest::Contains("conv2d: padding [0,-1] must not be negative"), xg::Error);
 }
 
 // --- pooling --------------------------------------------------------------------------------------
@@ -453,12 +457,10 @@ TEST_CASE("max_pool2d: the switches route the gradient and overlapping windows a
   CHECK(x.grad().value<double>() == xt::xarray<double>{{{{0, 0, 0}, {0, 4, 0}, {0, 0, 0}}}});
 
   // 3/2 overlapping pooling on 5x5: the shared row/column elements can collect from two windows
-  xg::Tensor z = xg::Tensor(xt::xarray<double>{{{{0, 0, 0, 0, 0},
-                                                 {0, 0, 0, 0, 0},
-                                                 {0, 0, 7, 0, 0},
-                                                 {0, 0, 0, 0, 0},
-                                                 {0, 0, 0, 0, 0}}}})
-                     .requires_grad_();
+  xg::Tensor z =
+      xg::Tensor(
+          xt::xarray<double>{{{{0, 0, 0, 0, 0}, {0, 0, 0, 0, 0}, {0, 0, 7, 0, 0}, {0, 0, 0, 0, 0}, {0, 0, 0, 0, 0}}}})
+          .requires_grad_();
   xg::Tensor yz = xg::max_pool2d(z, 3, 2);
   CHECK(yz.value<double>() == xt::xarray<double>{{{{7, 7}, {7, 7}}}});
   xg::sum(yz * xg::Tensor(xt::xarray<double>{{{{1, 2}, {3, 4}}}})).backward();
@@ -499,33 +501,33 @@ TEST_CASE("max_pool2d: gradcheck reports a tie as a kink crossing, not as a fail
 TEST_CASE("avg_pool2d: gradient is dy / window size, summed over overlapping windows") {
   xg::Tensor x = xg::ones({1, 1, 3, 3}, xg::f64).requires_grad_();
   xg::sum(xg::avg_pool2d(x, 2, 1)).backward();
-  CHECK(x.grad().value<double>() ==
-        xt::xarray<double>{{{{0.25, 0.5, 0.25}, {0.5, 1.0, 0.5}, {0.25, 0.5, 0.25}}}});
+  CHECK(x.grad().value<double>() == xt::xarray<double>{{{{0.25, 0.5, 0.25}, {0.5, 1.0, 0.5}, {0.25, 0.5, 0.25}}}});
 }
 
 TEST_CASE("pooling: bad input is a clear error") {
   const xg::Tensor x = xg::zeros({2, 3, 4, 5});
-  CHECK_THROWS_WITH_AS(xg::max_pool2d(x, 6), doctest::Contains("max_pool2d: kernel [6,6] is larger than the input [2,3,4,5]"),
-                       xg::Error);
+  CHECK_THROWS_WITH_AS(xg::max_pool2d(x, 6),
+                       doctest::Contains("max_pool2d: kernel [6,6] is larger than the input [2,3,4,5]"), xg::Error);
   CHECK_THROWS_WITH_AS(xg::avg_pool2d(x, {2, 6}, 1),
                        doctest::Contains("avg_pool2d: kernel [2,6] is larger than the input [2,3,4,5]"), xg::Error);
-  CHECK_THROWS_WITH_AS(xg::max_pool2d(xg::zeros({3, 4, 5}), 2), doctest::Contains("max_pool2d: input [3,4,5] is not 4-D"),
-                       xg::Error);
+  CHECK_THROWS_WITH_AS(xg::max_pool2d(xg::zeros({3, 4, 5}), 2),
+                       doctest::Contains("max_pool2d: input [3,4,5] is not 4-D"), xg::Error);
   CHECK_THROWS_WITH_AS(xg::max_pool2d(x, 2, 0), doctest::Contains("max_pool2d: stride [0,0] must be at least 1"),
                        xg::Error);
-  CHECK_THROWS_WITH_AS(xg::avg_pool2d(x, 0), doctest::Contains("avg_pool2d: kernel [0,0] must be at least 1"), xg::Error);
+  CHECK_THROWS_WITH_AS(xg::avg_pool2d(x, 0), doctest::Contains("avg_pool2d: kernel [0,0] must be at least 1"),
+                       xg::Error);
 }
 
 TEST_CASE("a small ConvNet: conv -> relu -> max_pool -> conv -> avg_pool -> linear -> cross_entropy, gradcheck") {
   xg::manual_seed(6);
-  std::vector<xg::Tensor> in{randn64({2, 2, 9, 8}),  randn64({3, 2, 3, 3}), randn64({3}),
-                             randn64({4, 3, 2, 2}),  randn64({4}),         randn64({4, 3})};
+  std::vector<xg::Tensor> in{randn64({2, 2, 9, 8}), randn64({3, 2, 3, 3}), randn64({3}),
+                             randn64({4, 3, 2, 2}), randn64({4}),          randn64({4, 3})};
   const std::vector<std::int64_t> labels{2, 0};
   auto net = [&](const std::vector<xg::Tensor>& t) {
-    xg::Tensor h = xg::relu(xg::conv2d(t[0], t[1], t[2], 1, 1));   // [2,3,9,8]
-    h = xg::max_pool2d(h, 3, 2);                                     // [2,3,4,3]
-    h = xg::conv2d(h, t[3], t[4], {1, 1}, {0, 1});                   // [2,4,3,4]
-    h = xg::avg_pool2d(h, {3, 4});                                   // [2,4,1,1]
+    xg::Tensor h = xg::relu(xg::conv2d(t[0], t[1], t[2], 1, 1));  // [2,3,9,8]
+    h = xg::max_pool2d(h, 3, 2);                                  // [2,3,4,3]
+    h = xg::conv2d(h, t[3], t[4], {1, 1}, {0, 1});                // [2,4,3,4]
+    h = xg::avg_pool2d(h, {3, 4});                                // [2,4,1,1]
     return xg::cross_entropy(xg::matmul(xg::flatten(h), t[5]), labels);
   };
   // h = 1e-5, not the default 1e-6: at 1e-6 the rounding noise of f(x +- h), divided by 2h, is about 1e-9

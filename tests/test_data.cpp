@@ -2,6 +2,7 @@
 // DataLoader batching and seeded shuffling, the train/validation split, preprocessing fitted on the
 // training split only, PCA / whitening, augmentation, and the real Fashion-MNIST test split when the
 // Debian package is installed.
+#include <unistd.h>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -12,7 +13,6 @@
 #include <random>
 #include <ranges>
 #include <set>
-#include <unistd.h>
 
 #include <doctest/doctest.h>
 #include <xgrad/xgrad.hpp>
@@ -33,8 +33,8 @@ class TempDir {
   TempDir() {
     static std::atomic<int> counter{0};
     const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    path_ = fs::temp_directory_path() /
-            fmt::format("xgrad-test-data-{}-{}-{}", ::getpid(), counter.fetch_add(1), stamp);
+    path_ =
+        fs::temp_directory_path() / fmt::format("xgrad-test-data-{}-{}-{}", ::getpid(), counter.fetch_add(1), stamp);
     fs::create_directories(path_);
   }
   ~TempDir() {
@@ -161,14 +161,17 @@ TEST_CASE("IDX reader rejects a truncated file") {
     xd::write_idx_images(p, images);
     fs::resize_file(p, 16 + 1000);
     CHECK_THROWS_WITH_AS(xd::read_idx_images(p),
-                         Contains(fmt::format("idx: {}: expected 78400 bytes of pixels, file ends after 1000", p.string()).c_str()),
+                         Contains(
+                             fmt::format("idx: {}: expected 78400 bytes of pixels, file ends after 1000", p.string())
+                                 .c_str()),
                          xg::Error);
   }
   SUBCASE("plain file cut inside the header") {
     const auto p = dir / "train-images-idx3-ubyte";
     xd::write_idx_images(p, images);
     fs::resize_file(p, 6);
-    CHECK_THROWS_WITH_AS(xd::read_idx_images(p), Contains("file ends after 6 bytes, inside the 16-byte header"), xg::Error);
+    CHECK_THROWS_WITH_AS(xd::read_idx_images(p), Contains("file ends after 6 bytes, inside the 16-byte header"),
+                         xg::Error);
     fs::resize_file(p, 0);
     CHECK_THROWS_WITH_AS(xd::read_idx_images(p), Contains("file ends after 0 bytes, inside the 4-byte magic number"),
                          xg::Error);
@@ -177,14 +180,16 @@ TEST_CASE("IDX reader rejects a truncated file") {
     const auto p = dir / "labels-idx1-ubyte";
     xd::write_idx_labels(p, make_labels(100));
     fs::resize_file(p, 8 + 40);
-    CHECK_THROWS_WITH_AS(xd::read_idx_labels(p), Contains("expected 100 bytes of labels, file ends after 40"), xg::Error);
+    CHECK_THROWS_WITH_AS(xd::read_idx_labels(p), Contains("expected 100 bytes of labels, file ends after 40"),
+                         xg::Error);
   }
   SUBCASE("gzip file cut in the middle") {
     const auto p = dir / "train-images-idx3-ubyte.gz";
     xd::write_idx_images(p, images);
     const auto size = fs::file_size(p);
     fs::resize_file(p, size / 2);
-    CHECK_THROWS_WITH_AS(xd::read_idx_images(p), Contains("expected 78400 bytes of pixels, file ends after"), xg::Error);
+    CHECK_THROWS_WITH_AS(xd::read_idx_images(p), Contains("expected 78400 bytes of pixels, file ends after"),
+                         xg::Error);
     CHECK_THROWS_WITH_AS(xd::read_idx_images(p), Contains("the gzip stream is cut short"), xg::Error);
   }
   SUBCASE("gzip file missing its trailer") {
@@ -249,8 +254,7 @@ TEST_CASE("IDX image and label files with different counts are an error") {
   const auto ip = dir / "t10k-images-idx3-ubyte.gz", lp = dir / "t10k-labels-idx1-ubyte.gz";
   xd::write_idx_images(ip, make_images(5, 2, 2));
   xd::write_idx_labels(lp, make_labels(4));
-  const std::string expected =
-      fmt::format("idx: {} has 5 images but {} has 4 labels", ip.string(), lp.string());
+  const std::string expected = fmt::format("idx: {} has 5 images but {} has 4 labels", ip.string(), lp.string());
   CHECK_THROWS_WITH_AS(xd::load_idx_pair(ip, lp), Contains(expected.c_str()), xg::Error);
   CHECK_THROWS_WITH_AS(xd::load_mnist_dir(dir.path(), xd::Split::test), Contains(expected.c_str()), xg::Error);
 }
@@ -319,7 +323,7 @@ TEST_CASE("DataLoader shuffling is seeded and redrawn every epoch") {
   CHECK(a.epoch() == 2);
   CHECK(a0 == b0);  // same seed, same order
   CHECK(a1 == b1);
-  CHECK(a0 != a1);  // a new order every epoch
+  CHECK(a0 != a1);                        // a new order every epoch
   for (const auto* order : {&a0, &a1}) {  // every index exactly once per epoch
     auto sorted = *order;
     std::sort(sorted.begin(), sorted.end());
@@ -378,8 +382,8 @@ TEST_CASE("Dataset subset and train_validation_split sizes and disjointness") {
   CHECK(xd::train_validation_split(ds, 20, 5).validation.labels() == validation.labels());
   CHECK(xd::train_validation_split(ds, 20, 6).validation.labels() != validation.labels());
   CHECK(xd::train_validation_split(ds, 0, 1).train.size() == 100);
-  CHECK_THROWS_WITH_AS(xd::train_validation_split(ds, 101, 1), Contains("101 validation examples requested from a dataset of 100"),
-                       xg::Error);
+  CHECK_THROWS_WITH_AS(xd::train_validation_split(ds, 101, 1),
+                       Contains("101 validation examples requested from a dataset of 100"), xg::Error);
 
   const std::vector<std::size_t> pick{5, 2, 5};
   const auto sub = ds.subset(pick);
@@ -387,8 +391,8 @@ TEST_CASE("Dataset subset and train_validation_split sizes and disjointness") {
   CHECK(ds.subset(10, 13).labels() == std::vector<std::int64_t>{10, 11, 12});
   const std::vector<std::size_t> bad{1, 100};
   CHECK_THROWS_WITH_AS(ds.subset(bad), Contains("index 100 (position 1) out of range for 100 examples"), xg::Error);
-  CHECK_THROWS_WITH_AS(xd::Dataset(xt::xarray<float>::from_shape({3, 2}), {0, 1}), Contains("3 images [3,2] but 2 labels"),
-                       xg::Error);
+  CHECK_THROWS_WITH_AS(xd::Dataset(xt::xarray<float>::from_shape({3, 2}), {0, 1}),
+                       Contains("3 images [3,2] but 2 labels"), xg::Error);
   CHECK(ds.num_classes() == 100);
 }
 

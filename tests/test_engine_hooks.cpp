@@ -26,15 +26,15 @@ std::string here_line(const xg::Site& s) { return fmt::format("{}:{}", s.file_na
 
 TEST_CASE("hooks: an intermediate's hook sees its summed gradient and its replacement flows on") {
   auto x = leaf({1.0, 2.0});
-  auto h = x * 3.0;                  // dL/dh = 2 (h is used twice below)
+  auto h = x * 3.0;  // dL/dh = 2 (h is used twice below)
   std::vector<std::vector<double>> seen;
   h.register_hook([&](const xg::Tensor& g) { seen.push_back(values(g)); });
   h.register_hook([&](const xg::Tensor& g) { return g * 10.0; });  // runs second, replaces
   h.register_hook([&](const xg::Tensor& g) { seen.push_back(values(g)); });
   xg::sum(h + h).backward();
   REQUIRE(seen.size() == 2);
-  CHECK(seen[0] == std::vector<double>{2.0, 2.0});     // both uses summed before the first hook
-  CHECK(seen[1] == std::vector<double>{20.0, 20.0});   // the third hook sees the second's result
+  CHECK(seen[0] == std::vector<double>{2.0, 2.0});             // both uses summed before the first hook
+  CHECK(seen[1] == std::vector<double>{20.0, 20.0});           // the third hook sees the second's result
   CHECK(values(x.grad()) == std::vector<double>{60.0, 60.0});  // 20 * dh/dx = 20 * 3
 }
 
@@ -106,8 +106,9 @@ TEST_CASE("module hooks capture every layer's activation of a Sequential and can
   std::vector<std::pair<std::string, xg::Shape>> captured;
   std::vector<xg::HookHandle> handles;
   for (auto& [name, layer] : net.named_children())
-    handles.push_back(layer->register_forward_hook(
-        [&captured](nn::Module& m, const xg::Tensor&, const xg::Tensor& y) { captured.emplace_back(m.name(), y.shape()); }));
+    handles.push_back(layer->register_forward_hook([&captured](nn::Module& m, const xg::Tensor&, const xg::Tensor& y) {
+      captured.emplace_back(m.name(), y.shape());
+    }));
   const xg::Tensor out = net(xg::ones({5, 3}));
   REQUIRE(captured.size() == 3);
   CHECK(captured[0] == std::pair<std::string, xg::Shape>{"0", {5, 4}});
@@ -136,8 +137,8 @@ TEST_CASE("anomaly mode: a log(0) in the forward names the op, the element and t
   auto y = x * 1.0;
   const xg::Site site = xg::Site::current();
   const std::string message = error_text::error_of([&] { xg::log(y, site); });
-  CHECK(message.starts_with(fmt::format("anomaly: 'log' recorded at {} produced -inf at element [1] of its output [3]",
-                                        here_line(site))));
+  CHECK(message.starts_with(
+      fmt::format("anomaly: 'log' recorded at {} produced -inf at element [1] of its output [3]", here_line(site))));
   CHECK(message.find("fed by (nearest first):\n    'mul' recorded at") != std::string::npos);
 }
 
@@ -146,13 +147,13 @@ TEST_CASE("anomaly mode: a 0/0 in a backward names the op, the input and the tes
   auto x = leaf({0.0, 1.0});
   const xg::Site site = xg::Site::current();
   // d|x|^(1/2)... a hand-written gate whose local gradient divides 0 by 0 at x = 0
-  auto y = xg::record("ratio", x * 1.0, {x}, [](xg::Backward& node) { node.dx[0] = node.dy * node.x[0] / node.x[0]; },
-                      site);
+  auto y = xg::record(
+      "ratio", x * 1.0, {x}, [](xg::Backward& node) { node.dx[0] = node.dy * node.x[0] / node.x[0]; }, site);
   const std::string message = error_text::error_of([&] { xg::sum(y).backward(); });
   MESSAGE(message);
-  CHECK(message.starts_with(fmt::format(
-      "anomaly: backward of 'ratio' recorded at {} produced nan at element [0] of the gradient [2] of its input 0",
-      here_line(site))));
+  CHECK(message.starts_with(fmt::format("anomaly: backward of 'ratio' recorded at {} produced nan at element [0] of "
+                                        "the gradient [2] of its input 0",
+                                        here_line(site))));
 }
 
 TEST_CASE("anomaly mode is off by default and off again after the guard") {
@@ -174,7 +175,7 @@ TEST_CASE("forward, optimizer step, backward: the stale weights are caught, not 
   xg::sum(w * 1.0).backward();  // a first gradient so that step() changes w
   const xg::Site site = xg::Site::current();
   const xg::Tensor loss = xg::sum(xg::mul(w, w, site));  // its backward reads w (d(w*w)/dw = 2w)
-  opt.step();  // writes w in place
+  opt.step();                                            // writes w in place
   const std::string message = error_text::error_of([&] { loss.backward(); });
   CHECK(message == fmt::format("backward of 'mul' recorded at {}: its input 0 [3] was modified in place after it was "
                                "recorded (version 1, expected 0); an optimizer step or another in-place write between "

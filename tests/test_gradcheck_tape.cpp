@@ -2,8 +2,8 @@
 // node and its line), gradcheck's fast mode (random projections u^T J v), and the doctest macros of
 // <xgrad/testing.hpp> when they pass (tests/test_testing_macros/ has them failing).
 #include <doctest/doctest.h>
-#include <xgrad/testing/gradcheck_tape.hpp>
 #include <xgrad/testing.hpp>
+#include <xgrad/testing/gradcheck_tape.hpp>
 #include <xgrad/xgrad.hpp>
 
 #include <cmath>

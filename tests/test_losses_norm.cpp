@@ -73,8 +73,11 @@ TEST_CASE("cross_entropy: gradient is (softmax - onehot) / N, and gradcheck") {
   expected /= 5.0;
   CHECK(xt::amax(xt::abs(x.grad().value<double>() - expected))() < 1e-15);
   check_gradcheck([&](const std::vector<xg::Tensor>& t) { return xg::cross_entropy(t[0], y); }, {randn64({5, 7})});
-  check_gradcheck([&](const std::vector<xg::Tensor>& t) { return xg::cross_entropy(t[0], xg::tensor({0, 4, 2}, xg::f64)); },
-                  {randn64({3, 5}, true)});
+  check_gradcheck(
+      [&](const std::vector<xg::Tensor>& t) {
+        return xg::cross_entropy(t[0], xg::tensor({0, 4, 2}, xg::f64));
+      },
+      {randn64({3, 5}, true)});
 }
 
 // --- svm ------------------------------------------------------------------------------------------
@@ -103,7 +106,8 @@ TEST_CASE("svm_loss: gradient matches the notes' formula, and gradcheck") {
   xg::manual_seed(22);
   const std::vector<std::int64_t> y{1, 0, 3, 3, 2, 0};
   // random scores sit away from the hinge's kink with overwhelming probability; a crossing would be reported
-  check_gradcheck([&](const std::vector<xg::Tensor>& t) { return xg::svm_loss(t[0], y); }, {randn64({6, 4})}, 1e-7, true);
+  check_gradcheck([&](const std::vector<xg::Tensor>& t) { return xg::svm_loss(t[0], y); }, {randn64({6, 4})}, 1e-7,
+                  true);
   check_gradcheck([&](const std::vector<xg::Tensor>& t) { return xg::svm_loss_squared(t[0], y, 0.5); },
                   {randn64({6, 4})}, 1e-7, true);
 }
@@ -113,7 +117,8 @@ TEST_CASE("svm_loss: gradient matches the notes' formula, and gradcheck") {
 TEST_CASE("classification losses: bad labels are clear errors") {
   const xg::Tensor s = xg::zeros({3, 4});
   CHECK_THROWS_WITH_AS(xg::cross_entropy(s, std::vector<std::int64_t>{0, 4, 1}),
-                       doctest::Contains("cross_entropy: label 4 at position 1 is out of range for scores [3,4] (4 classes"),
+                       doctest::Contains(
+                           "cross_entropy: label 4 at position 1 is out of range for scores [3,4] (4 classes"),
                        xg::Error);
   CHECK_THROWS_WITH_AS(xg::svm_loss(s, std::vector<std::int64_t>{0, -1, 1}),
                        doctest::Contains("svm_loss: label -1 at position 1 is out of range"), xg::Error);
@@ -197,8 +202,10 @@ TEST_CASE("dropout: inverted scaling preserves the mean and eval is the identity
     const auto& v = y.value<double>();
     std::size_t zeros = 0, wrong = 0;
     for (double e : v) {
-      if (e == 0) ++zeros;
-      else if (std::abs(e - 1 / (1 - p)) > 1e-15) ++wrong;
+      if (e == 0)
+        ++zeros;
+      else if (std::abs(e - 1 / (1 - p)) > 1e-15)
+        ++wrong;
     }
     CHECK(wrong == 0);  // the survivors are scaled by exactly 1 / (1 - p)
     // binomial: the dropped fraction is within a few sigma of p, the mean within a few sigma of 1
@@ -274,8 +281,8 @@ TEST_CASE("batch_norm: training normalizes per channel and updates the running s
       CHECK(y.value<double>()(i, 0) == doctest::Approx((double(i + 1) - 2.5) / std::sqrt(1.25 + eps)).epsilon(1e-14));
       CHECK(y.value<double>()(i, 1) == doctest::Approx(0.0));
     }
-    CHECK(rm.value<double>()(0) == doctest::Approx(0.25).epsilon(1e-15));       // 0.9 * 0 + 0.1 * 2.5
-    CHECK(rm.value<double>()(1) == doctest::Approx(1.0).epsilon(1e-15));        // 0.1 * 10
+    CHECK(rm.value<double>()(0) == doctest::Approx(0.25).epsilon(1e-15));  // 0.9 * 0 + 0.1 * 2.5
+    CHECK(rm.value<double>()(1) == doctest::Approx(1.0).epsilon(1e-15));   // 0.1 * 10
     CHECK(rv.value<double>()(0) == doctest::Approx(0.9 + 0.1 * 5.0 / 3.0).epsilon(1e-15));
     CHECK(rv.value<double>()(1) == doctest::Approx(0.9).epsilon(1e-15));
     bn(x, {}, {}, rm, rv, true, 0.1, eps, xg::Site::current());  // a second step moves them again
@@ -381,8 +388,8 @@ TEST_CASE("batch_norm: f32 works and matches f64") {
   for (auto [name, bn] : batch_norms) {
     CAPTURE(name);
     xg::Tensor rm32 = xg::zeros({3}), rv32 = xg::ones({3});
-    const xg::Tensor y32 = bn(x.to(xg::f32), g.to(xg::f32), b.to(xg::f32), rm32, rv32, true, 0.1, 1e-5,
-                              xg::Site::current());
+    const xg::Tensor y32 =
+        bn(x.to(xg::f32), g.to(xg::f32), b.to(xg::f32), rm32, rv32, true, 0.1, 1e-5, xg::Site::current());
     const xg::Tensor y64 = bn(x, g, b, {}, {}, true, 0.1, 1e-5, xg::Site::current());
     CHECK(xt::amax(xt::abs(xt::cast<double>(y32.value<float>()) - y64.value<double>()))() < 1e-4);
   }
@@ -394,16 +401,19 @@ TEST_CASE("batch_norm: bad input is a clear error") {
     const std::string op = name == std::string("fused") ? "batch_norm_fused" : "batch_norm";
     const xg::Tensor x = xg::zeros({4, 3}), rm = xg::zeros({3}), rv = xg::ones({3});
     CHECK_THROWS_WITH_AS(bn(x, xg::ones({4}), {}, rm, rv, true, 0.1, 1e-5, xg::Site::current()),
-                         doctest::Contains((op + ": gamma [4] does not match input [4,3]: expected [3]").c_str()), xg::Error);
+                         doctest::Contains((op + ": gamma [4] does not match input [4,3]: expected [3]").c_str()),
+                         xg::Error);
     CHECK_THROWS_WITH_AS(bn(x, {}, {}, {}, {}, false, 0.1, 1e-5, xg::Site::current()),
-                         doctest::Contains((op + ": eval mode normalizes with running_mean and running_var").c_str()), xg::Error);
+                         doctest::Contains((op + ": eval mode normalizes with running_mean and running_var").c_str()),
+                         xg::Error);
     CHECK_THROWS_WITH_AS(bn(xg::zeros({1, 3}), {}, {}, rm, rv, true, 0.1, 1e-5, xg::Site::current()),
                          doctest::Contains((op + ": input [1,3] has 1 value per channel").c_str()), xg::Error);
     CHECK_THROWS_WITH_AS(bn(xg::zeros({4}), {}, {}, {}, {}, true, 0.1, 1e-5, xg::Site::current()),
                          doctest::Contains((op + ": input [4] must be [N,D] or [N,C,H,W]").c_str()), xg::Error);
     CHECK_THROWS_WITH_AS(bn(x, {}, {}, xg::zeros({3}, xg::f64), xg::ones({3}, xg::f64), true, 0.1, 1e-5,
                             xg::Site::current()),
-                         doctest::Contains((op + ": running_mean [3] is f64 but input [4,3] is f32").c_str()), xg::Error);
+                         doctest::Contains((op + ": running_mean [3] is f64 but input [4,3] is f32").c_str()),
+                         xg::Error);
   }
 }
 

@@ -86,8 +86,13 @@ TEST_CASE("gradcheck of every layer through the module") {
     check_module(bn2, {2, 3, 3, 2});
   }
   SUBCASE("a Sequential ConvNet") {
-    nn::Sequential net{nn::Conv2d(1, 2, 3, {.padding = 1}), nn::ReLU(), nn::MaxPool2d(2), nn::Flatten(),
-                       nn::Linear(2 * 3 * 3, 4), nn::Tanh(), nn::Linear(4, 3)};
+    nn::Sequential net{nn::Conv2d(1, 2, 3, {.padding = 1}),
+                       nn::ReLU(),
+                       nn::MaxPool2d(2),
+                       nn::Flatten(),
+                       nn::Linear(2 * 3 * 3, 4),
+                       nn::Tanh(),
+                       nn::Linear(4, 3)};
     check_module(net, {2, 1, 6, 6});
   }
 }
@@ -101,7 +106,8 @@ TEST_CASE("Linear computes x W^T + b with W of shape [out in]") {
   b = xt::xarray<float>{10, 20, 30};
   auto y = l(xg::tensor({{1.0, 1.0}}));
   CHECK(y.value<float>() == xt::xarray<float>{{13, 27, 41}});
-  CHECK_THROWS_WITH_AS(l(xg::zeros({2, 5})), "Linear(in=2, out=3): expects 2 input features (an input [..., 2]), got [2,5] with 5",
+  CHECK_THROWS_WITH_AS(l(xg::zeros({2, 5})),
+                       "Linear(in=2, out=3): expects 2 input features (an input [..., 2]), got [2,5] with 5",
                        xg::Error);
 }
 

@@ -28,10 +28,16 @@ std::string pattern_name(const xg::Shape& a, const xg::Shape& b) {
 // rank 3 with rank 1, leading axes missing or of size 1 (each also with the sides swapped), and a
 // single element that is not 0-d.
 const std::vector<std::pair<xg::Shape, xg::Shape>> patterns = {
-    {{3, 4}, {3, 4}},    {{}, {}},           {{}, {3, 4}},          {{3, 4}, {}},        {{3, 4}, {4}},
-    {{4}, {3, 4}},       {{3, 1}, {1, 4}},   {{1, 4}, {3, 1}},      {{3, 4}, {3, 1}},    {{3, 1}, {3, 4}},
-    {{2, 3, 4}, {4}},    {{4}, {2, 3, 4}},   {{2, 3, 4}, {3, 4}},   {{3, 4}, {2, 3, 4}}, {{1, 3, 4}, {2, 3, 4}},
-    {{2, 3, 4}, {1, 3, 1}}, {{2, 1, 4}, {3, 1}}, {{5}, {}},    {{1}, {3, 4}},       {{3, 4}, {1, 1}},
+    {{3, 4}, {3, 4}},       {{}, {}},
+    {{}, {3, 4}},           {{3, 4}, {}},
+    {{3, 4}, {4}},          {{4}, {3, 4}},
+    {{3, 1}, {1, 4}},       {{1, 4}, {3, 1}},
+    {{3, 4}, {3, 1}},       {{3, 1}, {3, 4}},
+    {{2, 3, 4}, {4}},       {{4}, {2, 3, 4}},
+    {{2, 3, 4}, {3, 4}},    {{3, 4}, {2, 3, 4}},
+    {{1, 3, 4}, {2, 3, 4}}, {{2, 3, 4}, {1, 3, 1}},
+    {{2, 1, 4}, {3, 1}},    {{5}, {}},
+    {{1}, {3, 4}},          {{3, 4}, {1, 1}},
     {{1, 1}, {4}},
 };
 
@@ -96,11 +102,16 @@ TEST_CASE("elementwise: an input used twice accumulates both gradients") {
 TEST_CASE("elementwise: operators with a double on either side gradcheck") {
   xg::manual_seed(4);
   const std::vector<std::pair<const char*, std::function<T(const T&)>>> ops = {
-      {"x + 2.5", [](const T& x) { return x + 2.5; }},   {"2.5 + x", [](const T& x) { return 2.5 + x; }},
-      {"x - 2.5", [](const T& x) { return x - 2.5; }},   {"2.5 - x", [](const T& x) { return 2.5 - x; }},
-      {"x * -1.5", [](const T& x) { return x * -1.5; }}, {"-1.5 * x", [](const T& x) { return -1.5 * x; }},
-      {"x / 2.5", [](const T& x) { return x / 2.5; }},   {"2.5 / x", [](const T& x) { return 2.5 / x; }},
-      {"-x", [](const T& x) { return -x; }},             {"neg", [](const T& x) { return xg::neg(x); }},
+      {"x + 2.5", [](const T& x) { return x + 2.5; }},
+      {"2.5 + x", [](const T& x) { return 2.5 + x; }},
+      {"x - 2.5", [](const T& x) { return x - 2.5; }},
+      {"2.5 - x", [](const T& x) { return 2.5 - x; }},
+      {"x * -1.5", [](const T& x) { return x * -1.5; }},
+      {"-1.5 * x", [](const T& x) { return -1.5 * x; }},
+      {"x / 2.5", [](const T& x) { return x / 2.5; }},
+      {"2.5 / x", [](const T& x) { return 2.5 / x; }},
+      {"-x", [](const T& x) { return -x; }},
+      {"neg", [](const T& x) { return xg::neg(x); }},
   };
   for (const auto& [name, f] : ops)
     for (const xg::Shape& s : {xg::Shape{}, xg::Shape{5}, xg::Shape{3, 4}, xg::Shape{2, 3, 4}})
@@ -172,9 +183,9 @@ TEST_CASE("elementwise: forward values of the unary ops") {
 TEST_CASE("elementwise: forward values with broadcasting and doubles") {
   for (xg::DType d : {xg::f32, xg::f64}) {
     CAPTURE(xg::dtype_name(d));
-    const double eps = d == xg::f32 ? 1e-6 : 1e-12;  // for quotients that float rounds
-    const T col = xg::tensor({1.0, 2.0}, d).reshape({2, 1});   // [2,1]
-    const T row = xg::tensor({10.0, 20.0, 30.0}, d);           // [3]
+    const double eps = d == xg::f32 ? 1e-6 : 1e-12;                 // for quotients that float rounds
+    const T col = xg::tensor({1.0, 2.0}, d).reshape({2, 1});        // [2,1]
+    const T row = xg::tensor({10.0, 20.0, 30.0}, d);                // [3]
     const T m = xg::tensor({{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}}, d);  // [2,3]
     check_values(col + row, {2, 3}, {11, 21, 31, 12, 22, 32});
     check_values(row - col, {2, 3}, {9, 19, 29, 8, 18, 28});
@@ -297,9 +308,8 @@ TEST_CASE("elementwise: gradcheck reports a kink crossed within h of a kink") {
     const T b = xg::tensor({0.0, 2.0, 4.0}, xg::f64);  // constant, so only a's kink can be crossed
     expect_one_kink(xg::gradcheck([&](const Inputs& in) { return xg::maximum(in[0], b); }, {a}, opts), 0, {1}, 2);
     expect_one_kink(xg::gradcheck([&](const Inputs& in) { return xg::minimum(b, in[0]); }, {a}, opts), 0, {1}, 2);
-    const xg::GradcheckReport both = xg::gradcheck(
-        [](const Inputs& in) { return xg::maximum(in[0], in[1]); },
-        {a, xg::tensor({0.0, 2.0, 4.0}, xg::f64).requires_grad_()}, opts);
+    const xg::GradcheckReport both = xg::gradcheck([](const Inputs& in) { return xg::maximum(in[0], in[1]); },
+                                                   {a, xg::tensor({0.0, 2.0, 4.0}, xg::f64).requires_grad_()}, opts);
     INFO(fmt::format("{}", both));
     CHECK(both.ok);
     CHECK(both.kinks.size() == 2);  // the same element, perturbed through a and through b

@@ -36,9 +36,8 @@ TEST_CASE("matmul: gradcheck 2-D and batched 3-D and 3-D x 2-D") {
   // Positive entries: dA = dC B^T sums products over N, and a sum of mixed signs can cancel to near
   // 0 (see check); the literal tests below cover negative entries.
   const std::vector<std::pair<xg::Shape, xg::Shape>> cases = {
-      {{3, 4}, {4, 5}},       {{1, 4}, {4, 1}},       {{5, 1}, {1, 3}}, {{2, 2}, {2, 2}},
-      {{2, 3, 4}, {2, 4, 5}}, {{1, 2, 2}, {1, 2, 3}}, {{3, 1, 4}, {3, 4, 1}},
-      {{2, 3, 4}, {4, 5}},    {{3, 1, 4}, {4, 2}},    {{1, 2, 3}, {3, 3}},
+      {{3, 4}, {4, 5}},       {{1, 4}, {4, 1}},       {{5, 1}, {1, 3}},    {{2, 2}, {2, 2}},    {{2, 3, 4}, {2, 4, 5}},
+      {{1, 2, 2}, {1, 2, 3}}, {{3, 1, 4}, {3, 4, 1}}, {{2, 3, 4}, {4, 5}}, {{3, 1, 4}, {4, 2}}, {{1, 2, 3}, {3, 3}},
   };
   for (const auto& [sa, sb] : cases) {
     const std::string what = xg::shape_str(sa) + " x " + xg::shape_str(sb);
@@ -88,13 +87,13 @@ TEST_CASE("matmul: local gradients dA = dC B^T and dB = A^T dC") {
   T q = xg::tensor({{5.0, 6.0}, {-7.0, 8.0}}, xg::f64).requires_grad_();
   xg::sum(xg::matmul(p, q)).backward();
   check_values(p.grad(), {2, 2, 2}, {11, 1, 11, 1, 11, 1, 11, 1}, 0);  // each row: the row sums of q
-  check_values(q.grad(), {2, 2}, {5, 5, 3, 3}, 0);                      // row k: column k of p summed
+  check_values(q.grad(), {2, 2}, {5, 5, 3, 3}, 0);                     // row k: column k of p summed
   // batched 3-D: each batch entry's gradient is its own
   T u = xg::stack({xg::tensor({{1.0, 2.0}}, xg::f64), xg::tensor({{3.0, -1.0}}, xg::f64)}).detach().requires_grad_();
   T v = xg::tensor({1.0, 0.0, 2.0, 5.0}, xg::f64).reshape({2, 2, 1}).detach().requires_grad_();
-  xg::sum(xg::matmul(u, v)).backward();                         // [2,1,2] x [2,2,1] -> [2,1,1]
-  check_values(u.grad(), {2, 1, 2}, {1, 0, 2, 5}, 0);           // v_b^T
-  check_values(v.grad(), {2, 2, 1}, {1, 2, 3, -1}, 0);          // u_b^T
+  xg::sum(xg::matmul(u, v)).backward();                 // [2,1,2] x [2,2,1] -> [2,1,1]
+  check_values(u.grad(), {2, 1, 2}, {1, 0, 2, 5}, 0);   // v_b^T
+  check_values(v.grad(), {2, 2, 1}, {1, 2, 3, -1}, 0);  // u_b^T
 }
 
 TEST_CASE("softmax: gradcheck of softmax and log_softmax along each axis") {
@@ -144,8 +143,8 @@ TEST_CASE("softmax: forward values and stability at logits of +-800 in f32 and f
     check_values(xg::log_softmax(xg::tensor({-800.0, 0.0}, d)), {2}, {-800.0, 0.0}, eps);
     check_values(xg::softmax(xg::tensor({800.0, 0.0}, d)), {2}, {1.0, 0.0}, eps);
     check_values(xg::softmax(xg::tensor({-800.0, 0.0}, d)), {2}, {0.0, 1.0}, eps);
-    check_values(xg::log_softmax(xg::tensor({{800.0, 0.0}, {-800.0, 0.0}}, d), 1), {2, 2},
-                 {0.0, -800.0, -800.0, 0.0}, eps);
+    check_values(xg::log_softmax(xg::tensor({{800.0, 0.0}, {-800.0, 0.0}}, d), 1), {2, 2}, {0.0, -800.0, -800.0, 0.0},
+                 eps);
     CHECK(xg::softmax(m).dtype() == d);
   }
 }

@@ -19,7 +19,6 @@ namespace xg = xgrad;
 namespace {
 using namespace op_check;
 
-
 // All axes of a rank-r tensor, negative ones included: -r .. r-1.
 std::vector<long> all_axes(std::size_t rank) {
   std::vector<long> axes;
@@ -108,10 +107,12 @@ TEST_CASE("reduce: forward values of sum mean max min") {
 TEST_CASE("reduce: gradients of sum mean max min on literal inputs") {
   const T x = xg::tensor({{1.0, 5.0, 3.0}, {4.0, 2.0, 6.0}}, xg::f64);
   check_values(grad_of([](const T& t) { return xg::sum(t); }, x), {2, 3}, {1, 1, 1, 1, 1, 1}, 0);
-  check_values(grad_of([](const T& t) { return xg::mean(t); }, x), {2, 3}, {1. / 6, 1. / 6, 1. / 6, 1. / 6, 1. / 6, 1. / 6});
+  check_values(grad_of([](const T& t) { return xg::mean(t); }, x), {2, 3},
+               {1. / 6, 1. / 6, 1. / 6, 1. / 6, 1. / 6, 1. / 6});
   const T up2 = xg::tensor({10.0, 20.0}, xg::f64);
   check_values(grad_of([](const T& t) { return xg::sum(t, 1); }, x, up2), {2, 3}, {10, 10, 10, 20, 20, 20}, 0);
-  check_values(grad_of([](const T& t) { return xg::mean(t, -1); }, x, up2), {2, 3}, {10. / 3, 10. / 3, 10. / 3, 20. / 3, 20. / 3, 20. / 3});
+  check_values(grad_of([](const T& t) { return xg::mean(t, -1); }, x, up2), {2, 3},
+               {10. / 3, 10. / 3, 10. / 3, 20. / 3, 20. / 3, 20. / 3});
   check_values(grad_of([](const T& t) { return xg::max(t, 1); }, x, up2), {2, 3}, {0, 10, 0, 0, 0, 20}, 0);
   check_values(grad_of([](const T& t) { return xg::min(t, 1); }, x, up2), {2, 3}, {10, 0, 0, 0, 20, 0}, 0);
   const T up3 = xg::tensor({1.0, 2.0, 3.0}, xg::f64).reshape({1, 3});
@@ -147,8 +148,9 @@ TEST_CASE("reduce: gradcheck reports a kink crossed when two maxima are within h
   const T x = xg::tensor({{1.0, 1.0 + 1e-7, 0.0}, {0.0, 2.0, 1.0}}, xg::f64).requires_grad_();
   for (bool use_min : {false, true}) {
     CAPTURE(use_min);
-    const xg::GradcheckReport r = xg::gradcheck(
-        [use_min](const Inputs& in) { return use_min ? xg::min(-in[0], 1) : xg::max(in[0], 1); }, {x}, opts);
+    const xg::GradcheckReport r =
+        xg::gradcheck([use_min](const Inputs& in) { return use_min ? xg::min(-in[0], 1) : xg::max(in[0], 1); }, {x},
+                      opts);
     INFO(fmt::format("{}", r));
     CHECK(r.ok);
     REQUIRE(r.kinks.size() == 2);  // [0,0] and [0,1]: nudging either one changes which is the maximum
@@ -167,8 +169,8 @@ TEST_CASE("reduce: gradcheck reports a kink crossed when two maxima are within h
 TEST_CASE("reduce: expand and sum_to gradcheck and values") {
   xg::manual_seed(13);
   const std::vector<std::pair<xg::Shape, xg::Shape>> pairs = {
-      {{3, 1}, {3, 4}}, {{4}, {2, 3, 4}}, {{}, {2, 3}}, {{1, 3, 1}, {2, 3, 4}}, {{2, 1, 4}, {2, 3, 4}},
-      {{3, 4}, {3, 4}}, {{1}, {5}},       {{}, {}},
+      {{3, 1}, {3, 4}},       {{4}, {2, 3, 4}}, {{}, {2, 3}}, {{1, 3, 1}, {2, 3, 4}},
+      {{2, 1, 4}, {2, 3, 4}}, {{3, 4}, {3, 4}}, {{1}, {5}},   {{}, {}},
   };
   for (const auto& [small, big] : pairs) {
     const std::string what = xg::shape_str(small) + " and " + xg::shape_str(big);
@@ -190,11 +192,14 @@ TEST_CASE("reduce: expand and sum_to gradcheck and values") {
     check_values(xg::sum_to(x, {1, 1}), {1, 1}, {21});
     check_values(xg::sum_to(x, {2, 3}), {2, 3}, {1, 2, 3, 4, 5, 6});
     const T cube = xg::arange(24, d).reshape({2, 3, 4});
-    check_values(xg::sum_to(cube, {3, 1}), {3, 1}, {(0 + 1 + 2 + 3) * 2 + 12 * 4, (4 + 5 + 6 + 7) * 2 + 12 * 4,
-                                                     (8 + 9 + 10 + 11) * 2 + 12 * 4});
+    check_values(xg::sum_to(cube, {3, 1}), {3, 1},
+                 {(0 + 1 + 2 + 3) * 2 + 12 * 4, (4 + 5 + 6 + 7) * 2 + 12 * 4, (8 + 9 + 10 + 11) * 2 + 12 * 4});
   }
-  check_values(grad_of([](const T& t) { return xg::sum(xg::expand(t, {2, 3})); },
-                       xg::tensor({1.0, 2.0}, xg::f64).reshape({2, 1})),
+  check_values(grad_of(
+                   [](const T& t) {
+                     return xg::sum(xg::expand(t, {2, 3}));
+                   },
+                   xg::tensor({1.0, 2.0}, xg::f64).reshape({2, 1})),
                {2, 1}, {3, 3}, 0);
 }
 
@@ -207,11 +212,14 @@ TEST_CASE("shape: reshape transpose permute flatten unsqueeze squeeze gradcheck"
   check([](const Inputs& in) { return in[0].reshape({}); }, {normal({1})}, "reshape [1] to []");
   check([](const Inputs& in) { return xg::transpose(in[0]); }, {normal({3, 4})}, "transpose [3,4]");
   check([](const Inputs& in) { return in[0].transpose(); }, {normal({1, 5})}, "transpose [1,5]");
-  for (const std::vector<std::size_t>& axes : std::vector<std::vector<std::size_t>>{
-           {0, 1, 2}, {2, 0, 1}, {1, 2, 0}, {0, 2, 1}, {2, 1, 0}, {1, 0, 2}})
+  for (const std::vector<std::size_t>& axes :
+       std::vector<std::vector<std::size_t>>{{0, 1, 2}, {2, 0, 1}, {1, 2, 0}, {0, 2, 1}, {2, 1, 0}, {1, 0, 2}})
     check([axes](const Inputs& in) { return xg::permute(in[0], axes); }, {x3}, "permute " + xg::shape_str(axes));
-  check([](const Inputs& in) { return xg::permute(in[0], {3, 1, 0, 2}); }, {normal({2, 3, 1, 2})},
-        "permute 4-D [3,1,0,2]");
+  check(
+      [](const Inputs& in) {
+        return xg::permute(in[0], {3, 1, 0, 2});
+      },
+      {normal({2, 3, 1, 2})}, "permute 4-D [3,1,0,2]");
   for (std::size_t start : {0, 1, 2})
     check([start](const Inputs& in) { return xg::flatten(in[0], start); }, {x3}, fmt::format("flatten {}", start));
   for (long axis : {0L, 1L, 2L, -1L, -3L})
@@ -274,8 +282,11 @@ TEST_CASE("shape: concat and stack gradcheck on several axes and lengths") {
   check(cat(2), {normal({2, 3, 1}), normal({2, 3, 2}), normal({2, 3, 3})}, "concat rank 3 axis 2");
   check(cat(0), {normal({3})}, "concat of one tensor");
   const T constant = xg::randn({2, 3}, xg::f64);
-  check([&](const Inputs& in) { return xg::concat({constant, in[0], constant}, 0); }, {normal({1, 3})},
-        "concat with constants around");
+  check(
+      [&](const Inputs& in) {
+        return xg::concat({constant, in[0], constant}, 0);
+      },
+      {normal({1, 3})}, "concat with constants around");
   auto stk = [](long axis) { return [axis](const Inputs& in) { return xg::stack(in, axis); }; };
   for (long axis : {0L, 1L, 2L, -1L, -3L})
     check(stk(axis), {normal({2, 3}), normal({2, 3}), normal({2, 3})}, fmt::format("stack axis {}", axis));
@@ -291,7 +302,7 @@ TEST_CASE("shape: concat and stack layouts") {
     const T col = xg::tensor({1.0, 2.0}, d).reshape({2, 1}), m = xg::tensor({{3.0, 4.0}, {5.0, 6.0}}, d);
     check_values(xg::concat({col, m}, 1), {2, 3}, {1, 3, 4, 2, 5, 6});
     check_values(xg::concat({m, col}, -1), {2, 3}, {3, 4, 1, 5, 6, 2});
-    const T p = xg::arange(4, d).reshape({2, 1, 2});         // [[[0,1]],[[2,3]]]
+    const T p = xg::arange(4, d).reshape({2, 1, 2});           // [[[0,1]],[[2,3]]]
     const T q = (xg::arange(8, d) + 10.0).reshape({2, 2, 2});  // [[[10,11],[12,13]],[[14,15],[16,17]]]
     check_values(xg::concat({p, q}, 1), {2, 3, 2}, {0, 1, 10, 11, 12, 13, 2, 3, 14, 15, 16, 17});
     const T u = xg::tensor({1.0, 2.0}, d), v = xg::tensor({3.0, 4.0}, d);
@@ -364,12 +375,23 @@ TEST_CASE("shape: narrow and index_select layouts and the gradient of repeated i
                        xg::tensor({1.0, 2.0, 3.0, 4.0}, xg::f64).reshape({1, 4})),
                {3, 4}, {0, 0, 0, 0, 1, 2, 3, 4, 0, 0, 0, 0}, 0);
   const T m = xg::tensor({{1.0, 2.0}, {3.0, 4.0}, {5.0, 6.0}}, xg::f64);
-  check_values(grad_of([](const T& t) { return xg::sum(xg::index_select(t, 0, {2, 0, 2})); }, m), {3, 2},
-               {1, 1, 0, 0, 2, 2}, 0);
-  check_values(grad_of([](const T& t) { return xg::sum(xg::index_select(t, 1, {1, 1, 0})); }, m), {3, 2},
-               {1, 2, 1, 2, 1, 2}, 0);
-  check_values(grad_of([](const T& t) { return xg::index_select(t, 0, {2, 0, 2}); }, m,
-                       xg::tensor({{1.0, 2.0}, {3.0, 4.0}, {5.0, 6.0}}, xg::f64)),
+  check_values(grad_of(
+                   [](const T& t) {
+                     return xg::sum(xg::index_select(t, 0, {2, 0, 2}));
+                   },
+                   m),
+               {3, 2}, {1, 1, 0, 0, 2, 2}, 0);
+  check_values(grad_of(
+                   [](const T& t) {
+                     return xg::sum(xg::index_select(t, 1, {1, 1, 0}));
+                   },
+                   m),
+               {3, 2}, {1, 2, 1, 2, 1, 2}, 0);
+  check_values(grad_of(
+                   [](const T& t) {
+                     return xg::index_select(t, 0, {2, 0, 2});
+                   },
+                   m, xg::tensor({{1.0, 2.0}, {3.0, 4.0}, {5.0, 6.0}}, xg::f64)),
                {3, 2}, {3, 4, 0, 0, 6, 8}, 0);
 }
 
@@ -381,33 +403,37 @@ TEST_CASE("reduce and shape: errors name the op and the shapes") {
   CHECK_THROWS_WITH_AS(xg::mean(x, 2), doctest::Contains("mean: axis 2 is out of range for a tensor of shape [2,3]"),
                        xg::Error);
   CHECK_THROWS_WITH_AS(xg::max(x, 2), doctest::Contains("max: axis 2 is out of range"), xg::Error);
-  CHECK_THROWS_WITH_AS(xg::reshape(x, {4}), doctest::Contains("reshape: [2,3] (6 elements) cannot become [4] (4 elements)"),
-                       xg::Error);
+  CHECK_THROWS_WITH_AS(xg::reshape(x, {4}),
+                       doctest::Contains("reshape: [2,3] (6 elements) cannot become [4] (4 elements)"), xg::Error);
   CHECK_THROWS_WITH_AS(x.reshape({7}), doctest::Contains("reshape: [2,3] (6 elements) cannot become [7]"), xg::Error);
   const T m = xg::zeros({3, 2});
   const std::vector<std::int64_t> too_big{0, 3}, negative{-1};
   CHECK_THROWS_WITH_AS(xg::index_select(m, 0, too_big),
                        doctest::Contains("index_select: index 3 is out of range for axis 0 of shape [3,2]"), xg::Error);
   CHECK_THROWS_WITH_AS(xg::index_select(m, 1, negative),
-                       doctest::Contains("index_select: index -1 is out of range for axis 1 of shape [3,2]"), xg::Error);
-  const T n = xg::zeros({3, 4});
-  CHECK_THROWS_WITH_AS(xg::narrow(n, 1, 2, 3), doctest::Contains("narrow: [2, 5) is out of range for axis 1 of shape [3,4]"),
+                       doctest::Contains("index_select: index -1 is out of range for axis 1 of shape [3,2]"),
                        xg::Error);
-  CHECK_THROWS_WITH_AS(xg::narrow(n, 0, 4, 1), doctest::Contains("narrow: [4, 5) is out of range for axis 0"), xg::Error);
+  const T n = xg::zeros({3, 4});
+  CHECK_THROWS_WITH_AS(xg::narrow(n, 1, 2, 3),
+                       doctest::Contains("narrow: [2, 5) is out of range for axis 1 of shape [3,4]"), xg::Error);
+  CHECK_THROWS_WITH_AS(xg::narrow(n, 0, 4, 1), doctest::Contains("narrow: [4, 5) is out of range for axis 0"),
+                       xg::Error);
   const T cube = xg::zeros({2, 3, 4});
-  CHECK_THROWS_WITH_AS(xg::transpose(cube), doctest::Contains("transpose: tensor of shape [2,3,4] is not 2-D"), xg::Error);
+  CHECK_THROWS_WITH_AS(xg::transpose(cube), doctest::Contains("transpose: tensor of shape [2,3,4] is not 2-D"),
+                       xg::Error);
   CHECK_THROWS_WITH_AS(cube.transpose(), doctest::Contains("transpose: tensor of shape [2,3,4] is not 2-D"), xg::Error);
   CHECK_THROWS_WITH_AS(x.item(), doctest::Contains("item: tensor of shape [2,3] has 6 elements"), xg::Error);
   CHECK(xg::ones({1, 1}).item() == 1.0);
   const T wide = xg::zeros({2, 4});
   const std::vector<T> mismatched{x, wide};
-  CHECK_THROWS_WITH_AS(xg::concat(mismatched, 0), doctest::Contains("concat: [2,3] f32 and [2,4] f32 differ"), xg::Error);
+  CHECK_THROWS_WITH_AS(xg::concat(mismatched, 0), doctest::Contains("concat: [2,3] f32 and [2,4] f32 differ"),
+                       xg::Error);
   const xg::Shape bad_target{4, 3};
   CHECK_THROWS_WITH_AS(xg::expand(x, bad_target), doctest::Contains("[2,3]"), xg::Error);
   CHECK_THROWS_WITH_AS(xg::sum_to(x, {2}), doctest::Contains("sum_to: shapes [2] and [2,3]"), xg::Error);
   CHECK_THROWS_WITH_AS(xg::squeeze(m, 0), doctest::Contains("squeeze: axis 0 of shape [3,2] has size 3, not 1"),
                        xg::Error);
   const std::vector<std::size_t> repeated_axis{0, 0, 1};
-  CHECK_THROWS_WITH_AS(xg::permute(cube, repeated_axis), doctest::Contains("permute: axes [0,0,1] are not a permutation"),
-                       xg::Error);
+  CHECK_THROWS_WITH_AS(xg::permute(cube, repeated_axis),
+                       doctest::Contains("permute: axes [0,0,1] are not a permutation"), xg::Error);
 }

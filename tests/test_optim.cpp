@@ -102,9 +102,8 @@ using error_text::error_of;
 // --- SGD ------------------------------------------------------------------------------------------
 TEST_CASE("optim SGD: vanilla update x += -lr dx") {
   const double lr = 0.1;
-  check_close(run<opt::SGD>(opt::SGDOptions{.lr = lr}), reference([&] {
-                return Rule([=](double x, double dx, int) { return x + -lr * dx; });
-              }));
+  check_close(run<opt::SGD>(opt::SGDOptions{.lr = lr}),
+              reference([&] { return Rule([=](double x, double dx, int) { return x + -lr * dx; }); }));
 }
 
 TEST_CASE("optim SGD: momentum as the notes' v = mu v - lr dx") {
@@ -162,7 +161,10 @@ TEST_CASE("optim AdaGrad: the notes' cache update") {
 
 TEST_CASE("optim AdaGrad: lr_decay weight_decay and initial accumulator") {
   const double lr = 0.3, decay = 0.2, wd = 0.05, init = 0.4, eps = 1e-6;
-  auto o = opt::AdaGradOptions{.lr = lr, .lr_decay = decay, .weight_decay = wd, .initial_accumulator_value = init,
+  auto o = opt::AdaGradOptions{.lr = lr,
+                               .lr_decay = decay,
+                               .weight_decay = wd,
+                               .initial_accumulator_value = init,
                                .eps = eps};
   check_close(run<opt::AdaGrad>(o), reference([&] {
                 return Rule([=, sum = init](double x, double dx, int t) mutable {
@@ -187,8 +189,8 @@ TEST_CASE("optim RMSProp: the notes' leaky cache with decay_rate alpha") {
 
 TEST_CASE("optim RMSProp: centered with momentum and weight decay") {
   const double lr = 0.02, alpha = 0.9, eps = 1e-6, wd = 0.1, mu = 0.7;
-  auto o = opt::RMSPropOptions{.lr = lr, .alpha = alpha, .eps = eps, .weight_decay = wd, .momentum = mu,
-                               .centered = true};
+  auto o =
+      opt::RMSPropOptions{.lr = lr, .alpha = alpha, .eps = eps, .weight_decay = wd, .momentum = mu, .centered = true};
   check_close(run<opt::RMSProp>(o), reference([&] {
                 return Rule([=, v = 0.0, a = 0.0, b = 0.0](double x, double dx, int) mutable {
                   const double g = dx + wd * x;
@@ -311,8 +313,8 @@ TEST_CASE("optim parameter groups train at their own learning rates") {
     (xg::sum(ca * a * a) + xg::sum(cb * b * b)).backward();
     sgd.step();
   }
-  check_close({values(a)}, {run<opt::SGD>(opt::SGDOptions{.lr = 0.1, .momentum = 0.9}, steps, {1.0, -2.0}, {0.5, 1.0})
-                                .back()});
+  check_close({values(a)},
+              {run<opt::SGD>(opt::SGDOptions{.lr = 0.1, .momentum = 0.9}, steps, {1.0, -2.0}, {0.5, 1.0}).back()});
   check_close({values(b)}, {run<opt::SGD>(opt::SGDOptions{.lr = 0.01, .momentum = 0.5, .nesterov = true}, steps,
                                           {0.5, 3.0, -1.0}, {2.0, 0.1, 4.0})
                                 .back()});
@@ -580,7 +582,8 @@ TEST_CASE("optim corrupt or mismatched state is rejected and the optimizer is un
       {"missing amsgrad buffer", without("0.max_exp_avg_sq"), {"missing key '0.max_exp_avg_sq'"}},
       {"missing step", without("0.step"), {"missing key '0.step'"}},
       {"missing lr", without("group.1.lr"), {"missing key 'group.1.lr'"}},
-      {"shape", with_lr_changed_first(replaced("0.exp_avg", xg::zeros({2, 3}, xg::f64))),
+      {"shape",
+       with_lr_changed_first(replaced("0.exp_avg", xg::zeros({2, 3}, xg::f64))),
        {"'0.exp_avg'", "[2,3] f64", "[3] f64"}},
       {"dtype", replaced("1.exp_avg", xg::zeros({2}, xg::f32)), {"'1.exp_avg'", "[2] f32", "[2] f64"}},
       {"undefined", replaced("1.exp_avg", xg::Tensor()), {"'1.exp_avg'", "undefined"}},
@@ -616,8 +619,8 @@ TEST_CASE("optim corrupt or mismatched state is rejected and the optimizer is un
 }
 
 TEST_CASE("optim training resumes exactly from an xg::save checkpoint with the optimizer") {
-  const auto path = std::filesystem::temp_directory_path() /
-                    ("xgrad-optim-ckpt-" + std::to_string(::getpid()) + ".safetensors");
+  const auto path =
+      std::filesystem::temp_directory_path() / ("xgrad-optim-ckpt-" + std::to_string(::getpid()) + ".safetensors");
   xg::manual_seed(11);
   auto x = xg::randn({6, 3}, xg::f64), y = xg::randn({6, 2}, xg::f64);
   auto train = [&](xg::nn::Linear& net, opt::Adam& adam, int n) {
@@ -742,7 +745,8 @@ TEST_CASE("optim ExponentialMovingAverage values store copy_to restore") {
     for (std::size_t i = 0; i < 2; ++i) shadow[i] = decay * shadow[i] + (1 - decay) * path[n - 1][i];
   }
   CHECK(ema.num_updates() == 5);
-  for (std::size_t i = 0; i < 2; ++i) CHECK(ema.shadow()[0].value<double>()(i) == doctest::Approx(shadow[i]).epsilon(1e-14));
+  for (std::size_t i = 0; i < 2; ++i)
+    CHECK(ema.shadow()[0].value<double>()(i) == doctest::Approx(shadow[i]).epsilon(1e-14));
   CHECK(ema.shadow()[1].value<double>()(0) == 5.0);  // not trainable: not averaged
 
   {

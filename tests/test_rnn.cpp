@@ -86,8 +86,7 @@ TEST_CASE("RNNCell LSTMCell and GRUCell gradcheck in f64") {
     CHECK(cell.parameters().size() == 2);
     std::vector<xg::Tensor> in{leaf({N, I}), leaf({N, H})};
     for (auto& p : cell.parameters()) in.push_back(p);
-    check_report(xg::gradcheck([&](const std::vector<xg::Tensor>& v) { return cell(v[0], v[1]); }, in),
-                 "RNNCell relu");
+    check_report(xg::gradcheck([&](const std::vector<xg::Tensor>& v) { return cell(v[0], v[1]); }, in), "RNNCell relu");
   }
   SUBCASE("LSTMCell with respect to x h c and the parameters") {
     nn::LSTMCell cell(I, H);
@@ -128,11 +127,10 @@ TEST_CASE("2-layer bidirectional RNN LSTM and GRU gradcheck over a sequence in f
     if (with_c0) in.push_back(leaf({L * D, N, H}));
     const std::size_t first_param = in.size();
     for (auto& p : m.parameters()) in.push_back(p);
-    const auto report = xg::gradcheck(
-        [&](const std::vector<xg::Tensor>& v) {
-          return all_outputs(m.run(v[0], v[1], with_c0 ? v[2] : xg::Tensor()));
-        },
-        in, precise);
+    const auto report =
+        xg::gradcheck([&](const std::vector<xg::Tensor>&
+                              v) { return all_outputs(m.run(v[0], v[1], with_c0 ? v[2] : xg::Tensor())); },
+                      in, precise);
     check_report(report, m.describe());
     // Every parameter, the input and the initial states actually receive a gradient.
     m.zero_grad();
@@ -319,11 +317,12 @@ TEST_CASE("RNN parameter names and order follow PyTorch") {
   nn::LSTM lstm(3, 4, {.num_layers = 2, .bidirectional = true});
   std::vector<std::string> names;
   for (const auto& [name, p] : lstm.named_parameters()) names.push_back(name);
-  const std::vector<std::string> expected{
-      "weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0",
-      "weight_ih_l0_reverse", "weight_hh_l0_reverse", "bias_ih_l0_reverse", "bias_hh_l0_reverse",
-      "weight_ih_l1", "weight_hh_l1", "bias_ih_l1", "bias_hh_l1",
-      "weight_ih_l1_reverse", "weight_hh_l1_reverse", "bias_ih_l1_reverse", "bias_hh_l1_reverse"};
+  const std::vector<std::string> expected{"weight_ih_l0",         "weight_hh_l0",         "bias_ih_l0",
+                                          "bias_hh_l0",           "weight_ih_l0_reverse", "weight_hh_l0_reverse",
+                                          "bias_ih_l0_reverse",   "bias_hh_l0_reverse",   "weight_ih_l1",
+                                          "weight_hh_l1",         "bias_ih_l1",           "bias_hh_l1",
+                                          "weight_ih_l1_reverse", "weight_hh_l1_reverse", "bias_ih_l1_reverse",
+                                          "bias_hh_l1_reverse"};
   CHECK(names == expected);
   nn::GRU gru(3, 4, {.bias = false});
   CHECK(gru.named_parameters().size() == 2);
@@ -358,8 +357,9 @@ TEST_CASE("RNN layers and cells reject a wrong input with a clear error") {
                        xg::Error);
   CHECK_THROWS_WITH_AS(lstm(xg::zeros({0, 2, 4})), Contains("empty sequence"), xg::Error);
   nn::GRU gru(4, 6, {.batch_first = true});
-  CHECK_THROWS_WITH_AS(gru(xg::zeros({2, 5, 3})), Contains("GRU: input has shape [2,5,3], expected a 3-D [batch, seq, "
-                                                          "input_size]"),
+  CHECK_THROWS_WITH_AS(gru(xg::zeros({2, 5, 3})),
+                       Contains("GRU: input has shape [2,5,3], expected a 3-D [batch, seq, "
+                                "input_size]"),
                        xg::Error);
   CHECK_THROWS_WITH_AS(gru.run(xg::zeros({2, 5, 4}), {}, xg::zeros({1, 2, 6})),
                        Contains("GRU: c0 is given, but only an LSTM has a cell state"), xg::Error);

@@ -61,7 +61,8 @@ TEST_CASE("schedule ExponentialLR") {
   double factor = 1.0;
   std::vector<double> factors;
   for (int t = 0; t <= 12; ++t, factor *= 0.9) factors.push_back(factor);
-  check_sequence(sched, f.sgd, 12, [&](int t, double base) { return base * factors[t]; }, 1e-13);
+  check_sequence(
+      sched, f.sgd, 12, [&](int t, double base) { return base * factors[t]; }, 1e-13);
 }
 
 TEST_CASE("schedule InverseTimeLR is the notes' 1/t decay") {
@@ -79,9 +80,8 @@ TEST_CASE("schedule LambdaLR") {
 TEST_CASE("schedule CosineAnnealingLR") {
   Fixture f;
   opt::CosineAnnealingLR sched(f.sgd, 10, 0.001);
-  check_sequence(sched, f.sgd, 10, [](int t, double base) {
-    return 0.001 + (base - 0.001) * (1 + std::cos(pi * t / 10)) / 2;
-  });
+  check_sequence(sched, f.sgd, 10,
+                 [](int t, double base) { return 0.001 + (base - 0.001) * (1 + std::cos(pi * t / 10)) / 2; });
   CHECK(f.sgd.lr(0) == doctest::Approx(0.001));
 }
 
@@ -89,9 +89,8 @@ TEST_CASE("schedule CosineAnnealingWarmRestarts (SGDR)") {
   SUBCASE("T_mult 1: period T_0 every time") {
     Fixture f;
     opt::CosineAnnealingWarmRestarts sched(f.sgd, 4, 1, 0.01);
-    check_sequence(sched, f.sgd, 13, [](int t, double base) {
-      return 0.01 + (base - 0.01) * (1 + std::cos(pi * (t % 4) / 4)) / 2;
-    });
+    check_sequence(sched, f.sgd, 13,
+                   [](int t, double base) { return 0.01 + (base - 0.01) * (1 + std::cos(pi * (t % 4) / 4)) / 2; });
   }
   SUBCASE("T_mult 2: periods 3 then 6 then 12") {
     Fixture f;
@@ -99,8 +98,10 @@ TEST_CASE("schedule CosineAnnealingWarmRestarts (SGDR)") {
     // the restart table written out: [0, 3) period 3, [3, 9) period 6, [9, 21) period 12, ...
     auto expected = [](int t, double base) {
       int start = 0, period = 3;
-      if (t >= 9) start = 9, period = 12;
-      else if (t >= 3) start = 3, period = 6;
+      if (t >= 9)
+        start = 9, period = 12;
+      else if (t >= 3)
+        start = 3, period = 6;
       return base * (1 + std::cos(pi * (t - start) / period)) / 2;
     };
     check_sequence(sched, f.sgd, 20, expected);
@@ -178,7 +179,7 @@ TEST_CASE("schedule ReduceLROnPlateau with patience cooldown and min_lr") {
   // Worked by hand: epoch 5 is the third epoch without improvement (> patience 2): halve, then
   // one cooldown epoch (6) whose bad epoch does not count; 7, 8 bad; 9 improves; 10-12 bad: halve
   // at 12; cooldown 13; 14-16 bad: 0.125 is clamped to min_lr 0.2; at 20 the change is 0: kept.
-  const std::vector<double> lrs = {1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5,
+  const std::vector<double> lrs = {1,   1,    1,    1,    0.5,  0.5, 0.5, 0.5, 0.5, 0.5,
                                    0.5, 0.25, 0.25, 0.25, 0.25, 0.2, 0.2, 0.2, 0.2, 0.2};
   for (std::size_t e = 0; e < metrics.size(); ++e) {
     plateau.step(metrics[e]);
@@ -276,9 +277,7 @@ TEST_CASE("schedule invalid arguments are rejected") {
   CHECK_THROWS_AS(opt::ReduceLROnPlateau(f.sgd, {.factor = 1.0}), xg::Error);
   CHECK_THROWS_AS(opt::ReduceLROnPlateau(f.sgd, {.patience = -1}), xg::Error);
   Fixture g;
-  CHECK(contains(error_of([&] {
-                   opt::LinearWarmup w(f.sgd, 3, 0.5, std::make_unique<opt::StepLR>(g.sgd, 2));
-                 }),
+  CHECK(contains(error_of([&] { opt::LinearWarmup w(f.sgd, 3, 0.5, std::make_unique<opt::StepLR>(g.sgd, 2)); }),
                  "another optimizer"));
   // The optimizer gained a group the schedule does not know.
   opt::StepLR sched(f.sgd, 2);

@@ -65,7 +65,9 @@ TEST_CASE("a gradient shared by two leaves is stored separately on each") {
 // end of the statement (examples/rnn_classify.cpp, found by ASan). On a temporary, value() now
 // returns a copy, and mutable_value() does not compile.
 template <class T>
-concept WritableValue = requires(T t) { std::forward<T>(t).template mutable_value<double>(); };
+concept WritableValue = requires(T t) {
+  std::forward<T>(t).template mutable_value<double>();
+};
 static_assert(std::is_same_v<decltype(std::declval<xg::Tensor>().value<float>()), xt::xarray<float>>);
 static_assert(std::is_same_v<decltype(std::declval<xg::Tensor&>().value<float>()), const xt::xarray<float>&>);
 static_assert(WritableValue<xg::Tensor&>);
@@ -76,10 +78,13 @@ TEST_CASE("the value of a temporary tensor outlives it") {
   auto x = leaf(3.0);
   const auto& v = (x * 2.0).value<double>();  // the product is gone after this line
   CHECK(v(0) == 6.0);
-  const auto& g = [&] {
-    (x * x).backward();
-    return x;
-  }().grad().value<double>();  // grad() is a reference into x, which is alive
+  const auto& g =
+      [&] {
+        (x * x).backward();
+        return x;
+      }()
+          .grad()
+          .value<double>();  // grad() is a reference into x, which is alive
   CHECK(g(0) == 6.0);
 }
 
@@ -147,8 +152,8 @@ TEST_CASE("backward(grad) on a non-scalar output - without a gradient it is an e
 TEST_CASE("backward(grad) with a gradient of the wrong shape or dtype is an error") {
   auto x = xg::tensor({1.0, 2.0}, xg::f64).requires_grad_();
   auto y = x * 2.0;
-  CHECK_THROWS_WITH_AS(y.backward(xg::ones({3}, xg::f64)), Contains("gradient [3] f64 does not match the output [2] f64"),
-                       xg::Error);
+  CHECK_THROWS_WITH_AS(y.backward(xg::ones({3}, xg::f64)),
+                       Contains("gradient [3] f64 does not match the output [2] f64"), xg::Error);
   CHECK_THROWS_WITH_AS(y.backward(xg::ones({2}, xg::f32)), Contains("f32 does not match"), xg::Error);
 }
 
@@ -194,7 +199,8 @@ TEST_CASE("an error raised inside a node's backward names the op and the line th
   auto x = xg::scalar(1.0, xg::f64).requires_grad_();
   // A deliberately broken op whose local gradient has the wrong dtype.
   const xg::Site here = xg::Site::current();
-  auto y = xg::record("broken", x * 1.0, {x}, [](xg::Backward& node) { node.dx[0] = node.dy.to(xg::f32); }, here);
+  auto y = xg::record(
+      "broken", x * 1.0, {x}, [](xg::Backward& node) { node.dx[0] = node.dy.to(xg::f32); }, here);
   const std::string expected = fmt::format("backward of 'broken' recorded at {}:{}: ", here.file_name(), here.line());
   CHECK_THROWS_WITH_AS(y.backward(), Contains(expected.c_str()), xg::Error);
 }
@@ -204,13 +210,15 @@ TEST_CASE("an op's own error that happens to start with 'backward of' is still w
   // without the op and the line.
   auto x = xg::scalar(1.0, xg::f64).requires_grad_();
   const xg::Site here = xg::Site::current();
-  auto y = xg::record("custom", x * 1.0, {x},
-                      [](xg::Backward&) { throw xg::Error("backward of custom is not written yet"); }, here);
-  const std::string expected = fmt::format("backward of 'custom' recorded at {}:{}: backward of custom is not written yet",
-                                           here.file_name(), here.line());
+  auto y = xg::record(
+      "custom", x * 1.0, {x}, [](xg::Backward&) { throw xg::Error("backward of custom is not written yet"); }, here);
+  const std::string expected =
+      fmt::format("backward of 'custom' recorded at {}:{}: backward of custom is not written yet", here.file_name(),
+                  here.line());
   CHECK_THROWS_WITH_AS(y.backward(), expected.c_str(), xg::Error);
   // and an error from an inner node is wrapped once, not once per node it passes through
-  auto z = xg::tanh(xg::record("broken", x * 1.0, {x}, [](xg::Backward& node) { node.dx[0] = node.dy.to(xg::f32); }, here));
+  auto z = xg::tanh(xg::record(
+      "broken", x * 1.0, {x}, [](xg::Backward& node) { node.dx[0] = node.dy.to(xg::f32); }, here));
   try {
     z.backward();
     FAIL("no error");

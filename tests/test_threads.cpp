@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <array>
-#include <cstdlib>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <tuple>
 
 #include <sys/wait.h>

@@ -22,9 +22,9 @@ enum class Scaling {
 };
 
 struct GridOptions {
-  std::size_t cols = 0;      // tiles per row; 0 puts all tiles in one row
-  std::size_t scale = 1;     // each value becomes a scale x scale block of pixels
-  std::size_t padding = 2;   // pixels between tiles and around the grid
+  std::size_t cols = 0;     // tiles per row; 0 puts all tiles in one row
+  std::size_t scale = 1;    // each value becomes a scale x scale block of pixels
+  std::size_t padding = 2;  // pixels between tiles and around the grid
   Scaling scaling = Scaling::per_tile;
   unsigned char background = 255;  // padding grey level
 };

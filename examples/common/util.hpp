@@ -14,8 +14,9 @@ namespace examples {
 
 namespace xg = xgrad;
 
-inline constexpr std::array<const char*, 10> fashion_classes{
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+inline constexpr std::array<const char*, 10> fashion_classes{"T-shirt/top", "Trouser",   "Pullover", "Dress",
+                                                             "Coat",        "Sandal",    "Shirt",    "Sneaker",
+                                                             "Bag",         "Ankle boot"};
 
 // The first n examples of a dataset (all of it when n is 0 or larger than the dataset).
 xg::data::Dataset first(const xg::data::Dataset& data, std::size_t n);

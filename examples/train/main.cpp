@@ -14,8 +14,8 @@
 
 #include <signal.h>
 
-#include <CLI/CLI.hpp>
 #include <fmt/os.h>
+#include <CLI/CLI.hpp>
 #include <xgrad/xgrad.hpp>
 
 #include "models.hpp"
@@ -40,7 +40,10 @@ struct Config {
 
 std::unique_ptr<xg::optim::Optimizer> make_optimizer(const Config& c, const std::vector<xg::Tensor>& params) {
   namespace optim = xg::optim;
-  const double lr = c.lr > 0 ? c.lr : (c.optimizer == "adam" || c.optimizer == "adamw" ? 1e-3 : c.optimizer == "rmsprop" ? 1e-3 : 0.05);
+  const double lr = c.lr > 0 ? c.lr
+                             : (c.optimizer == "adam" || c.optimizer == "adamw" ? 1e-3
+                                : c.optimizer == "rmsprop"                      ? 1e-3
+                                                                                : 0.05);
   if (c.optimizer == "sgd") return std::make_unique<optim::SGD>(params, optim::SGDOptions{.lr = lr});
   if (c.optimizer == "momentum")
     return std::make_unique<optim::SGD>(params, optim::SGDOptions{.lr = lr, .momentum = c.momentum});
@@ -58,10 +61,14 @@ std::unique_ptr<xg::optim::LRScheduler> make_schedule(const Config& c, xg::optim
   namespace optim = xg::optim;
   std::unique_ptr<optim::LRScheduler> s;
   const long epochs = long(c.epochs);
-  if (c.schedule == "step") s = std::make_unique<optim::StepLR>(opt, std::max(1L, epochs / 3), 0.3);
-  else if (c.schedule == "exp") s = std::make_unique<optim::ExponentialLR>(opt, 0.8);
-  else if (c.schedule == "invtime") s = std::make_unique<optim::InverseTimeLR>(opt, 0.5);
-  else if (c.schedule == "cosine") s = std::make_unique<optim::CosineAnnealingLR>(opt, std::max(1L, epochs - long(c.warmup)));
+  if (c.schedule == "step")
+    s = std::make_unique<optim::StepLR>(opt, std::max(1L, epochs / 3), 0.3);
+  else if (c.schedule == "exp")
+    s = std::make_unique<optim::ExponentialLR>(opt, 0.8);
+  else if (c.schedule == "invtime")
+    s = std::make_unique<optim::InverseTimeLR>(opt, 0.5);
+  else if (c.schedule == "cosine")
+    s = std::make_unique<optim::CosineAnnealingLR>(opt, std::max(1L, epochs - long(c.warmup)));
   else if (c.schedule != "none" && c.schedule != "plateau")
     throw xg::Error("unknown schedule '{}' (none, step, exp, invtime, cosine, plateau)", c.schedule);
   if (c.warmup > 0) s = std::make_unique<optim::LinearWarmup>(opt, long(c.warmup), 0.1, std::move(s));
@@ -80,7 +87,8 @@ void write_history(const fs::path& out, const Solver& solver) {
   epochs.close();
   auto losses = fmt::output_file((out / "loss.csv").string());
   losses.print("iteration,loss\n");
-  for (std::size_t i = 0; i < solver.loss_history.size(); ++i) losses.print("{},{:.6f}\n", i + 1, solver.loss_history[i]);
+  for (std::size_t i = 0; i < solver.loss_history.size(); ++i)
+    losses.print("{},{:.6f}\n", i + 1, solver.loss_history[i]);
   losses.close();
   auto ratios = fmt::output_file((out / "update_ratio.csv").string());
   ratios.print("epoch,parameter,update_over_weight\n");
@@ -99,8 +107,10 @@ void plot(const fs::path& out) {
     f.print("set terminal png size 900,500\nset datafile separator ','\nset key autotitle columnhead\n"
             "set output '{0}/loss.png'\nset title 'training loss per iteration'\nset xlabel 'iteration'\n"
             "plot '{0}/loss.csv' using 1:2 with lines lw 1 title 'loss'\n"
-            "set output '{0}/accuracy.png'\nset title 'accuracy per epoch'\nset xlabel 'epoch'\nset yrange [*:1]\nset key bottom right\n"
-            "plot '{0}/history.csv' using 1:3 with linespoints title 'train', '' using 1:4 with linespoints title 'validation'\n",
+            "set output '{0}/accuracy.png'\nset title 'accuracy per epoch'\nset xlabel 'epoch'\nset yrange [*:1]\nset "
+            "key bottom right\n"
+            "plot '{0}/history.csv' using 1:3 with linespoints title 'train', '' using 1:4 with linespoints title "
+            "'validation'\n",
             out.string());
   }
   if (std::system(fmt::format("gnuplot '{}'", script.string()).c_str()) == 0)
@@ -132,7 +142,8 @@ int sanity_checks(const Config& c, const xg::data::Dataset& train) {
   }
   const double expected = svm ? 9.0 : std::log(10.0);
   report(std::abs(initial - expected) < (svm ? 1.0 : 0.15),
-         fmt::format("initial loss {:.4f}, expected about {:.4f} ({})", initial, expected, svm ? "9 margins of 1" : "ln 10"));
+         fmt::format("initial loss {:.4f}, expected about {:.4f} ({})", initial, expected,
+                     svm ? "9 margins of 1" : "ln 10"));
 
   // 2. Adding regularization raises the loss.
   double previous = initial;
@@ -178,33 +189,44 @@ std::string usage_error(const std::string& message) {
 
 void add_options(CLI::App& app, Config& c) {
   using trainer::finite_number, trainer::whole_number;
-  static const std::vector<std::string> optimizers{"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"};
+  static const std::vector<std::string> optimizers{"sgd",     "momentum", "nesterov", "adagrad",
+                                                   "rmsprop", "adam",     "adamw"};
   static const std::vector<std::string> schedules{"none", "step", "exp", "invtime", "cosine", "plateau"};
   constexpr long long many = 1'000'000, images = 100'000'000;
   app.add_option("--model", c.model, "softmax, svm, mlp, convnet, convnet-bn")
-      ->check(CLI::IsMember(trainer::model_names()))->capture_default_str();
+      ->check(CLI::IsMember(trainer::model_names()))
+      ->capture_default_str();
   app.add_option("--optimizer", c.optimizer, "sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw")
-      ->check(CLI::IsMember(optimizers))->capture_default_str();
-  app.add_option("--lr", c.lr, "learning rate > 0 (default: 1e-3 for adam/adamw/rmsprop, 0.05 otherwise; "
-                               "with --resume it replaces the checkpoint's)")
+      ->check(CLI::IsMember(optimizers))
+      ->capture_default_str();
+  app.add_option("--lr", c.lr,
+                 "learning rate > 0 (default: 1e-3 for adam/adamw/rmsprop, 0.05 otherwise; "
+                 "with --resume it replaces the checkpoint's)")
       ->check(trainer::positive_number());
   app.add_option("--momentum", c.momentum, "momentum in [0, 1) for the momentum and nesterov optimizers")
-      ->check(finite_number(0, 1, false, true, "must be in [0, 1)", "[0,1)"))->capture_default_str();
+      ->check(finite_number(0, 1, false, true, "must be in [0, 1)", "[0,1)"))
+      ->capture_default_str();
   app.add_option("--schedule", c.schedule, "none, step, exp, invtime, cosine, plateau (per epoch)")
-      ->check(CLI::IsMember(schedules))->capture_default_str();
+      ->check(CLI::IsMember(schedules))
+      ->capture_default_str();
   app.add_option("--warmup", c.warmup, "epochs of linear warmup before the schedule (fewer than --epochs)")
-      ->check(whole_number(0, many))->capture_default_str();
+      ->check(whole_number(0, many))
+      ->capture_default_str();
   app.add_option("--reg", c.reg, "L2 regularization strength (loss += reg/2 * sum w^2)")
-      ->check(trainer::non_negative_number())->capture_default_str();
+      ->check(trainer::non_negative_number())
+      ->capture_default_str();
   app.add_option("--epochs", c.epochs)->check(whole_number(1, many))->capture_default_str();
   app.add_option("--batch-size", c.batch_size)->check(whole_number(1, many))->capture_default_str();
   app.add_option("--validation", c.validation,
                  "training images held out for validation (by default at most a fifth of them)")
-      ->check(whole_number(0, images))->capture_default_str();
+      ->check(whole_number(0, images))
+      ->capture_default_str();
   app.add_option("--train-subset", c.train_subset, "train on only this many images (0: all)")
       ->check(whole_number(0, images));
   app.add_option("--seed", c.seed)->check(trainer::not_negative())->capture_default_str();
-  app.add_option("--data-dir", c.data_dir, "an MNIST-format directory")->check(CLI::ExistingDirectory)->capture_default_str();
+  app.add_option("--data-dir", c.data_dir, "an MNIST-format directory")
+      ->check(CLI::ExistingDirectory)
+      ->capture_default_str();
   app.add_option("--out", c.out, "where histories, plots and checkpoints go")->capture_default_str();
   app.add_flag("--augment", c.augment, "random horizontal flips and 2-pixel random crops");
   app.add_flag("--resume", c.resume, "continue from <out>/last.safetensors");
@@ -257,7 +279,8 @@ std::size_t check_against_data(const Config& c, std::size_t available) {
   }
   if (c.sanity_checks && n - validation < 500)
     throw OptionError("--sanity-checks needs 500 training images; {} are left of {} after the {} held out for "
-                      "validation", n - validation, n, validation);
+                      "validation",
+                      n - validation, n, validation);
   return validation;
 }
 
@@ -284,7 +307,7 @@ void resume(const Config& c, Solver& solver, xg::nn::Module& model, xg::optim::O
 int report_divergence(const Solver& solver, const fs::path& out) {
   const trainer::Divergence& d = *solver.diverged;
   write_history(out, solver);  // loss.csv ends with the non-finite loss
-  std::fflush(stdout);          // the message comes after the output so far, also in a log of both
+  std::fflush(stdout);         // the message comes after the output so far, also in a log of both
   const std::size_t kept = solver.epochs.empty() ? solver.start_epoch : solver.epochs.back().epoch;
   const std::string checkpoints =
       kept == 0 ? std::string("no checkpoint was written")
@@ -315,8 +338,10 @@ void remove_stale_temporaries(const fs::path& out) {
 // The notes' rule of thumb: a loss above 3 times the initial one has exploded, even while it is finite.
 void warn_if_exploding(const Solver& solver, const trainer::EpochRecord& r) {
   if (solver.loss_history.empty() || !(r.loss > 3 * solver.loss_history.front())) return;
-  fmt::print(stderr, "train: warning: epoch {}'s loss {:.4g} is more than 3 times the first iteration's ({:.4g}): "
-             "training is diverging; try a smaller --lr\n", r.epoch, r.loss, solver.loss_history.front());
+  fmt::print(stderr,
+             "train: warning: epoch {}'s loss {:.4g} is more than 3 times the first iteration's ({:.4g}): "
+             "training is diverging; try a smaller --lr\n",
+             r.epoch, r.loss, solver.loss_history.front());
 }
 
 int run(const Config& c) {
@@ -333,8 +358,8 @@ int run(const Config& c) {
   // Per-channel normalization, fitted on the training split only and applied to every batch, so the
   // images stay the file's bytes (47 MB for the training set instead of 188 MB of floats).
   const xg::data::ChannelNormalize normalize(train);
-  fmt::print("data: {} train, {} validation, {} test images from {}\n", train.size(), validation.size(),
-             test.size(), c.data_dir);
+  fmt::print("data: {} train, {} validation, {} test images from {}\n", train.size(), validation.size(), test.size(),
+             c.data_dir);
   if (c.sanity_checks) return sanity_checks(c, normalize.transform(train.subset(0, 500))) == 0 ? 0 : 1;
 
   xg::manual_seed(c.seed);
@@ -343,18 +368,28 @@ int run(const Config& c) {
   auto schedule = make_schedule(c, *optimizer);
   std::unique_ptr<xg::optim::ReduceLROnPlateau> plateau;
   if (c.schedule == "plateau")
-    plateau = std::make_unique<xg::optim::ReduceLROnPlateau>(*optimizer, xg::optim::ReduceLROnPlateauOptions{.mode = xg::optim::PlateauMode::max, .patience = 1});
+    plateau = std::make_unique<
+        xg::optim::ReduceLROnPlateau>(*optimizer,
+                                      xg::optim::ReduceLROnPlateauOptions{.mode = xg::optim::PlateauMode::max,
+                                                                          .patience = 1});
   fmt::print("{}", model->summary({1, 1, 28, 28}));
 
   fs::create_directories(out);
   remove_stale_temporaries(out);
   Solver solver(*model, *optimizer, train, validation,
-                {.epochs = c.epochs, .batch_size = c.batch_size, .loss = c.model == "svm" ? "svm" : "cross_entropy",
-                 .reg = c.reg, .seed = c.seed, .augment = c.augment, .preprocess = normalize,
+                {.epochs = c.epochs,
+                 .batch_size = c.batch_size,
+                 .loss = c.model == "svm" ? "svm" : "cross_entropy",
+                 .reg = c.reg,
+                 .seed = c.seed,
+                 .augment = c.augment,
+                 .preprocess = normalize,
                  .stop_on_nonfinite_loss = true});
   if (c.resume) resume(c, solver, *model, *optimizer, schedule.get(), out, resume_epoch);
   solver.on_epoch_end = [&](const trainer::EpochRecord& r) {
-    const xg::Metadata meta{{"epoch", std::to_string(r.epoch)}, {"model", c.model}, {"val_acc", fmt::format("{:.6f}", r.val_acc)}};
+    const xg::Metadata meta{{"epoch", std::to_string(r.epoch)},
+                            {"model", c.model},
+                            {"val_acc", fmt::format("{:.6f}", r.val_acc)}};
     xg::save(*model, *optimizer, (out / "last.safetensors").string(), meta);
     if (r.val_acc >= solver.best_val_acc) xg::save(*model, *optimizer, (out / "best.safetensors").string(), meta);
     if (schedule) schedule->step();
@@ -372,8 +407,8 @@ int run(const Config& c) {
   const double test_acc = solver.accuracy(test);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   fmt::print("best validation accuracy {:.2f}%\n", 100 * solver.best_val_acc);
-  fmt::print("test accuracy {:.2f}% ({} images, model {}, {:.0f} s in all)\n", 100 * test_acc, test.size(),
-             c.model, seconds);
+  fmt::print("test accuracy {:.2f}% ({} images, model {}, {:.0f} s in all)\n", 100 * test_acc, test.size(), c.model,
+             seconds);
   return 0;
 }
 

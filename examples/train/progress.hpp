@@ -24,8 +24,8 @@ class Progress {
     const double rate = samples / std::max(seconds, 1e-9);
     const double eta = seconds / batch * (batches_ - batch);
     const std::size_t width = 24, filled = width * batch / batches_;
-    fmt::print("\repoch {}/{} [{}{}] {}/{}  loss {:.4f}  acc {:5.1f}%  {:.0f} img/s  ETA {}:{:02d} ", epoch_,
-               epochs_, std::string(filled, '#'), std::string(width - filled, '.'), batch, batches_, running_loss,
+    fmt::print("\repoch {}/{} [{}{}] {}/{}  loss {:.4f}  acc {:5.1f}%  {:.0f} img/s  ETA {}:{:02d} ", epoch_, epochs_,
+               std::string(filled, '#'), std::string(width - filled, '.'), batch, batches_, running_loss,
                100 * running_acc, rate, int(eta) / 60, int(eta) % 60);
     std::fflush(stdout);
   }

@@ -20,8 +20,7 @@ Solver::Solver(xg::nn::Module& model, xg::optim::Optimizer& optimizer, const xg:
     : model_(model), optimizer_(optimizer), train_(train), validation_(validation), options_(options) {}
 
 xg::Tensor Solver::loss(const xg::Tensor& scores, const std::vector<std::int64_t>& labels) const {
-  xg::Tensor data_loss =
-      options_.loss == "svm" ? xg::svm_loss(scores, labels) : xg::cross_entropy(scores, labels);
+  xg::Tensor data_loss = options_.loss == "svm" ? xg::svm_loss(scores, labels) : xg::cross_entropy(scores, labels);
   if (options_.reg == 0) return data_loss;
   std::vector<xg::Tensor> weights;  // the notes regularize weights, not biases
   for (auto& [name, p] : model_.named_parameters())

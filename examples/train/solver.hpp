@@ -19,11 +19,11 @@ namespace xg = xgrad;
 struct SolverOptions {
   std::size_t epochs = 5;
   std::size_t batch_size = 64;
-  std::string loss = "cross_entropy";  // or "svm"
-  double reg = 0.0;                     // L2 strength: loss += reg/2 * sum of squared weights (not biases)
-  std::size_t accuracy_samples = 10000; // train accuracy is measured on this many training images
+  std::string loss = "cross_entropy";    // or "svm"
+  double reg = 0.0;                      // L2 strength: loss += reg/2 * sum of squared weights (not biases)
+  std::size_t accuracy_samples = 10000;  // train accuracy is measured on this many training images
   std::uint64_t seed = 0;
-  bool augment = false;                 // random flips and 2-pixel crops of the training batches
+  bool augment = false;  // random flips and 2-pixel crops of the training batches
   // applied to every batch first, in training and in accuracy() (e.g. a ChannelNormalize fitted on the
   // training set): the datasets can stay as they were loaded, bytes, instead of a float copy each
   xg::data::BatchTransform preprocess;
@@ -59,12 +59,12 @@ class Solver {
   double accuracy(const xg::data::Dataset& data, std::size_t max_samples = 0);
   xg::Tensor loss(const xg::Tensor& scores, const std::vector<std::int64_t>& labels) const;
 
-  std::vector<double> loss_history;   // every iteration
-  std::vector<EpochRecord> epochs;    // every epoch
+  std::vector<double> loss_history;  // every iteration
+  std::vector<EpochRecord> epochs;   // every epoch
   double best_val_acc = -1;
-  xg::nn::NamedTensors best_params;   // copies of the best parameters and buffers
-  std::size_t start_epoch = 0;        // > 0 when resuming
-  std::optional<Divergence> diverged; // set when stop_on_nonfinite_loss stopped training
+  xg::nn::NamedTensors best_params;    // copies of the best parameters and buffers
+  std::size_t start_epoch = 0;         // > 0 when resuming
+  std::optional<Divergence> diverged;  // set when stop_on_nonfinite_loss stopped training
 
   void restore_best();  // copies best_params back into the model
 

@@ -54,28 +54,44 @@ oracle::Trajectory xgrad_trajectory(const std::vector<oracle::Config>& groups, c
   const std::string& algo = groups.at(0).algo;
   if (algo == "SGD")
     o = build<opt::SGD, opt::SGDOptions>(w, groups, [](const oracle::Config& g) {
-      return opt::SGDOptions{.lr = g.lr, .momentum = g.momentum, .dampening = g.dampening,
-                             .weight_decay = g.weight_decay, .nesterov = g.nesterov};
+      return opt::SGDOptions{.lr = g.lr,
+                             .momentum = g.momentum,
+                             .dampening = g.dampening,
+                             .weight_decay = g.weight_decay,
+                             .nesterov = g.nesterov};
     });
   else if (algo == "Adam")
     o = build<opt::Adam, opt::AdamOptions>(w, groups, [](const oracle::Config& g) {
-      return opt::AdamOptions{.lr = g.lr, .betas = {g.beta1, g.beta2}, .eps = g.eps, .weight_decay = g.weight_decay,
+      return opt::AdamOptions{.lr = g.lr,
+                              .betas = {g.beta1, g.beta2},
+                              .eps = g.eps,
+                              .weight_decay = g.weight_decay,
                               .amsgrad = g.amsgrad};
     });
   else if (algo == "AdamW")
     o = build<opt::AdamW, opt::AdamWOptions>(w, groups, [](const oracle::Config& g) {
-      return opt::AdamWOptions{.lr = g.lr, .betas = {g.beta1, g.beta2}, .eps = g.eps, .weight_decay = g.weight_decay,
+      return opt::AdamWOptions{.lr = g.lr,
+                               .betas = {g.beta1, g.beta2},
+                               .eps = g.eps,
+                               .weight_decay = g.weight_decay,
                                .amsgrad = g.amsgrad};
     });
   else if (algo == "AdaGrad")
     o = build<opt::AdaGrad, opt::AdaGradOptions>(w, groups, [](const oracle::Config& g) {
-      return opt::AdaGradOptions{.lr = g.lr, .lr_decay = g.lr_decay, .weight_decay = g.weight_decay,
-                                 .initial_accumulator_value = g.initial_accumulator_value, .eps = g.eps};
+      return opt::AdaGradOptions{.lr = g.lr,
+                                 .lr_decay = g.lr_decay,
+                                 .weight_decay = g.weight_decay,
+                                 .initial_accumulator_value = g.initial_accumulator_value,
+                                 .eps = g.eps};
     });
   else if (algo == "RMSProp")
     o = build<opt::RMSProp, opt::RMSPropOptions>(w, groups, [](const oracle::Config& g) {
-      return opt::RMSPropOptions{.lr = g.lr, .alpha = g.alpha, .eps = g.eps, .weight_decay = g.weight_decay,
-                                 .momentum = g.momentum, .centered = g.centered};
+      return opt::RMSPropOptions{.lr = g.lr,
+                                 .alpha = g.alpha,
+                                 .eps = g.eps,
+                                 .weight_decay = g.weight_decay,
+                                 .momentum = g.momentum,
+                                 .centered = g.centered};
     });
   REQUIRE(o);
 
@@ -189,7 +205,8 @@ TEST_CASE("optim torch oracle: clip_grad_norm_ for the 2 1 3 and inf norms") {
       const auto [torch_total, torch_grads] = oracle::torch_clip_grad_norm(p, max_norm, norm_type);
       CHECK(total == doctest::Approx(torch_total).epsilon(1e-14));
       std::vector<double> grads;
-      for (const auto& t : w) grads.insert(grads.end(), t.grad().value<double>().begin(), t.grad().value<double>().end());
+      for (const auto& t : w)
+        grads.insert(grads.end(), t.grad().value<double>().begin(), t.grad().value<double>().end());
       REQUIRE(grads.size() == torch_grads.size());
       for (std::size_t i = 0; i < grads.size(); ++i) CHECK(grads[i] == doctest::Approx(torch_grads[i]).epsilon(1e-14));
     }

@@ -12,8 +12,11 @@ namespace {
 namespace to = torch::optim;
 
 to::SGDOptions sgd(const Config& c) {
-  return to::SGDOptions(c.lr).momentum(c.momentum).dampening(c.dampening).weight_decay(c.weight_decay).nesterov(
-      c.nesterov);
+  return to::SGDOptions(c.lr)
+      .momentum(c.momentum)
+      .dampening(c.dampening)
+      .weight_decay(c.weight_decay)
+      .nesterov(c.nesterov);
 }
 to::AdamOptions adam(const Config& c) {
   return to::AdamOptions(c.lr)

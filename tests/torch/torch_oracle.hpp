@@ -38,7 +38,6 @@ Trajectory torch_trajectory(const std::vector<Config>& groups, const Problem& pr
 
 // torch::nn::utils::clip_grad_norm_ on the gradients of the problem's loss at its initial point:
 // the returned total norm, then the clipped gradients flattened and concatenated.
-std::pair<double, std::vector<double>> torch_clip_grad_norm(const Problem& problem, double max_norm,
-                                                            double norm_type);
+std::pair<double, std::vector<double>> torch_clip_grad_norm(const Problem& problem, double max_norm, double norm_type);
 
 }  // namespace oracle
