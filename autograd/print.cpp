@@ -37,9 +37,10 @@ std::string tape_to_string(const Tensor& root) {
       auto it = id.find(in.impl());
       ins.push_back(it == id.end() ? shape_str(in.shape()) : fmt::format("#{}{}", it->second, shape_str(in.shape())));
     }
-    out += fmt::format("#{} {} {} -> {}   ({}:{}{})\n", n, node->op, fmt::join(ins, " x "), shape_str(t.shape()),
+    out += fmt::format("#{} {} {} -> {}   ({}:{}{}{})\n", n, node->op, fmt::join(ins, " x "), shape_str(t.shape()),
                        std::filesystem::path(node->site.file_name()).filename().string(), node->site.line(),
-                       node->called_in ? fmt::format(" in {}", node->called_in->layer) : "");
+                       node->called_in ? fmt::format(" in {}", node->called_in->layer) : "",
+                       node->once_differentiable ? ", once differentiable" : "");
   }
   return out;
 }

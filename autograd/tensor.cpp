@@ -190,7 +190,8 @@ std::string detail::describe_node(const TensorImpl& node) {
   return out;
 }
 
-void attach_node(Tensor& out, const char* op, std::vector<Tensor> inputs, BackwardFn backward, Site site) {
+void attach_node(Tensor& out, const char* op, std::vector<Tensor> inputs, BackwardFn backward, Site site,
+                 Differentiability differentiability) {
   TensorImpl& node = *out.impl();
   node.op = op;
   node.inputs = std::move(inputs);
@@ -198,6 +199,7 @@ void attach_node(Tensor& out, const char* op, std::vector<Tensor> inputs, Backwa
   node.site = site;
   node.requires_grad = true;
   node.called_in = call_frame;
+  node.once_differentiable = differentiability == Differentiability::once;
   const std::size_t n = node.inputs.size();
   for (std::size_t i = 0; i < n && i < 3; ++i)
     node.input_versions[i] = node.inputs[i].defined() ? node.inputs[i].impl()->version : 0;

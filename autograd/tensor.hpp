@@ -148,7 +148,8 @@ struct TensorImpl {
   std::vector<std::uint32_t> more_input_versions;  // inputs from the fourth on
   std::uint32_t recorded_version = 0;
   bool graph_freed = false;
-  std::uint64_t visit = 0;  // traversal mark, so ordering needs no hash set
+  bool once_differentiable = false;  // declared by record(..., Differentiability::once)
+  std::uint64_t visit = 0;           // traversal mark, so ordering needs no hash set
 
   std::unique_ptr<TensorHooks> hooks;  // null unless a hook was registered
   Tensor pass_grad;                    // a hooked leaf's gradient of the running backward, before its hooks
@@ -238,20 +239,31 @@ class RecordObserver {
 };
 RecordObserver* set_record_observer(RecordObserver* observer);  // returns the previous one
 }  // namespace detail
-void attach_node(Tensor& out, const char* op, std::vector<Tensor> inputs, BackwardFn backward, Site site);
+// Whether an op's local gradient may itself be differentiated. A local gradient written with
+// differentiable ops is `any_order`; one written as raw loops over arrays declares `once`, so that
+// differentiating through it a second time (create_graph) can refuse with the op's name and line
+// instead of giving silent zero second derivatives. The node keeps the declaration
+// (TensorImpl::once_differentiable) and tape_to_string shows it.
+enum class Differentiability { any_order, once };
+
+void attach_node(Tensor& out, const char* op, std::vector<Tensor> inputs, BackwardFn backward, Site site,
+                 Differentiability differentiability = Differentiability::any_order);
 
 // Makes `out` the output of op `name` on the tape when recording is on and an input needs a
 // gradient. `backward` computes the local gradients; it must not capture input or output
 // tensors (it reads them from Backward), so the tape holds no cycles.
 template <class F>
-Tensor record(const char* name, Tensor out, std::initializer_list<Tensor> inputs, F&& backward, Site site) {
+Tensor record(const char* name, Tensor out, std::initializer_list<Tensor> inputs, F&& backward, Site site,
+              Differentiability differentiability = Differentiability::any_order) {
   if (should_record(std::span<const Tensor>(inputs.begin(), inputs.size())))
-    attach_node(out, name, std::vector<Tensor>(inputs), BackwardFn(std::forward<F>(backward)), site);
+    attach_node(out, name, std::vector<Tensor>(inputs), BackwardFn(std::forward<F>(backward)), site, differentiability);
   return out;
 }
 template <class F>
-Tensor record(const char* name, Tensor out, std::vector<Tensor> inputs, F&& backward, Site site) {
-  if (should_record(inputs)) attach_node(out, name, std::move(inputs), BackwardFn(std::forward<F>(backward)), site);
+Tensor record(const char* name, Tensor out, std::vector<Tensor> inputs, F&& backward, Site site,
+              Differentiability differentiability = Differentiability::any_order) {
+  if (should_record(inputs))
+    attach_node(out, name, std::move(inputs), BackwardFn(std::forward<F>(backward)), site, differentiability);
   return out;
 }
 

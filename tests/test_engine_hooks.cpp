@@ -216,3 +216,24 @@ TEST_CASE("ops recorded inside a layer name the layer and the line that called i
   CHECK(where.find("in TwoLayer, called from ") != std::string::npos);
   CHECK(where.ends_with(fmt::format("{}:{}", __FILE__, line)));
 }
+
+TEST_CASE("a custom op may declare itself once-differentiable; the node and the tape printout keep it") {
+  auto x = leaf({1.0, 2.0});
+  const auto square = [](const xg::Tensor& t, xg::Differentiability d) {
+    xg::Tensor y;
+    {
+      xg::NoGradGuard no_grad;
+      y = t * t;
+    }
+    return xg::record(
+        "square", y, {t}, [](xg::Backward& node) { node.dx[0] = node.dy * node.x[0] * 2.0; }, xg::Site::current(), d);
+  };
+  const xg::Tensor once = square(x, xg::Differentiability::once);
+  const xg::Tensor any = square(x, xg::Differentiability::any_order);
+  CHECK(once.impl()->once_differentiable);
+  CHECK_FALSE(any.impl()->once_differentiable);
+  CHECK(xg::tape_to_string(once).find("once differentiable") != std::string::npos);
+  CHECK(xg::tape_to_string(any).find("once differentiable") == std::string::npos);
+  xg::sum(once).backward();  // first order works as always
+  CHECK(values(x.grad()) == std::vector<double>{2.0, 4.0});
+}
