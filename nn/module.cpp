@@ -32,7 +32,7 @@ void walk(const Module& m, const std::string& prefix, Visit&& visit) {
 }
 }  // namespace
 
-Tensor Module::operator()(const Tensor& input, Site site) {
+Tensor Module::operator()(const Tensor& x_in, Site site) {
   // Ops recorded inside forward name this layer and the caller's line (autograd/tensor.hpp, CallFrame).
   struct Frame {
     std::shared_ptr<const CallFrame> outer = detail::current_call();
@@ -43,7 +43,7 @@ Tensor Module::operator()(const Tensor& input, Site site) {
                 frame.outer}));
 
   const auto hooks = hooks_;  // a hook may remove itself or others while they run
-  Tensor x = input;
+  Tensor x = x_in;
   if (!hooks->pre.empty())
     for (const auto& hook : hooks->pre.snapshot())
       if (Tensor replaced = hook(*this, x); replaced.defined()) x = std::move(replaced);
@@ -118,6 +118,7 @@ NamedTensors Module::named_buffers() const {
 
 std::vector<std::shared_ptr<Module>> Module::children() const {
   std::vector<std::shared_ptr<Module>> out;
+  out.reserve(children_.size());
   for (const auto& [name, child] : children_) out.push_back(child);
   return out;
 }

@@ -33,7 +33,7 @@ class Module {
   // summary(), and makes every op recorded inside name this layer and the caller's line:
   // "'linear' in Linear(in=784, out=100) 'fc1' (linear.cpp:21), called from model.cpp:40".
   virtual Tensor forward(const Tensor& x) = 0;
-  Tensor operator()(const Tensor& x, Site site = Site::current());
+  Tensor operator()(const Tensor& x_in, Site site = Site::current());
 
   // Forward hooks (for capturing activations per layer): a pre-hook sees the input before forward
   // and may return a replacement; a hook sees input and output after it and may replace the output.

@@ -24,7 +24,7 @@ esac
 # XGRAD_WERROR=ON in the environment (CI) turns warnings into errors.
 cmake -S . -B "$dir" -G Ninja "${flags[@]}" -DXGRAD_WERROR="${XGRAD_WERROR:-OFF}"
 if [ "$mode" = --tsan ]; then
-  time cmake --build "$dir" -j2 --target xgrad_tests
+  time cmake --build "$dir" -j2 --target xgrad_tests xgrad_testing_macros_failing
   # The whole doctest suite with set_num_threads(8): more threads than cores, so the pool's workers
   # interleave as on a bigger machine. The downstream install check builds a separate project.
   export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp"
