@@ -9,7 +9,9 @@
 
 #include <cblas.h>
 #include <algorithm>
+#include <limits>
 
+#include "../autograd/error.hpp"
 #include "../autograd/threads.hpp"
 
 namespace xgrad::detail {
@@ -30,10 +32,19 @@ void call(const GemmShape& s, const double* a, std::size_t lda, const double* b,
 constexpr double kSplitFrom = 1e6, kSplitUpTo = 2e8;  // FLOPs
 constexpr std::size_t kAlign = 16;                    // block edges on multiples of 16 rows/columns
 
+// OpenBLAS takes sizes and leading dimensions as 32-bit ints: a larger one would wrap to a negative size.
+void check_fits_int(const GemmShape& s, std::size_t lda, std::size_t ldb, std::size_t ldc) {
+  constexpr std::size_t limit = std::numeric_limits<int>::max();
+  if (std::max({s.m, s.n, s.k, lda, ldb, ldc}) > limit)
+    throw Error("matmul: a GEMM of [{},{}] x [{},{}] has a dimension above {}, the largest OpenBLAS accepts", s.m, s.k,
+                s.k, s.n, limit);
+}
+
 template <class T>
 void gemm_impl(const GemmShape& s, const T* a, std::size_t lda, const T* b, std::size_t ldb, T* c, std::size_t ldc,
                bool accumulate) {
   if (s.m == 0 || s.n == 0) return;
+  check_fits_int(s, lda, ldb, ldc);
   if (s.k == 0) {
     if (!accumulate)
       for (std::size_t i = 0; i < s.m; ++i) std::fill_n(c + i * ldc, s.n, T(0));

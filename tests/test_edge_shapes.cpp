@@ -26,6 +26,7 @@
 
 #include <doctest/doctest.h>
 #include <xgrad/autograd/allocation.hpp>
+#include <xgrad/ops/blas.hpp>
 #include <xgrad/xgrad.hpp>
 
 namespace xg = xgrad;
@@ -1303,4 +1304,15 @@ TEST_CASE("edge shapes: arguments whose arithmetic would wrap around are errors"
                        xg::Error);
   CHECK(xg::max_pool2d(x, 1, huge).shape() == Shape{1, 1, 1, 1});  // one window: fine, no wrap-around
   CHECK(xg::avg_pool2d(x, {3, 1}, {huge, huge}).shape() == Shape{1, 1, 1, 1});
+}
+
+TEST_CASE("a GEMM dimension above OpenBLAS's 32-bit limit is an xg::Error, not a wrapped negative size") {
+  // The check comes before any element is touched, so tiny buffers stand in for the huge operands.
+  float a[1] = {1}, b[1] = {1}, c[1] = {0};
+  const std::size_t huge = std::size_t{1} << 31;
+  CHECK_THROWS_WITH_AS(xg::detail::gemm({false, false, huge, 1, 1}, a, 1, b, 1, c, 1, false),
+                       "matmul: a GEMM of [2147483648,1] x [1,1] has a dimension above 2147483647, the largest "
+                       "OpenBLAS accepts",
+                       xg::Error);
+  CHECK(c[0] == 0.0f);
 }
