@@ -10,6 +10,7 @@
 #include "../autograd/random.hpp"
 #include "../ops/arithmetic.hpp"
 #include "../ops/reduce.hpp"
+#include "compare.hpp"
 
 namespace xgrad {
 
@@ -31,24 +32,8 @@ void check_inputs(const std::vector<Tensor>& inputs) {
                 inputs.size());
 }
 
-// Relative error, compared absolutely below min_scale (see GradcheckOptions::min_scale).
-void score(GradcheckElement& el, double min_scale) {
-  const double scale = std::max({std::abs(el.analytic), std::abs(el.numeric), min_scale});
-  el.rel_error = std::abs(el.analytic - el.numeric) / scale;
-}
-
-// Files one compared element (or direction) into the report: a kink crossing aside, else the worst so far.
-void tally(GradcheckReport& report, const GradcheckElement& el, bool crossed_kink) {
-  if (crossed_kink) {
-    report.kinks.push_back(el);
-    return;
-  }
-  ++report.checked;
-  if (report.checked == 1 || el.rel_error > report.max_rel_error) {
-    report.max_rel_error = el.rel_error;
-    report.worst = el;
-  }
-}
+using testing_detail::score;
+using testing_detail::tally;
 
 // The scalar being differentiated: f itself, or sum(f * r) for a fixed random r. Every evaluation
 // starts from the same generator state, so dropout draws the same mask every time.

@@ -13,6 +13,7 @@
 #include "../autograd/kinks.hpp"
 #include "../autograd/random.hpp"
 #include "../ops/reduce.hpp"
+#include "compare.hpp"
 
 namespace xgrad {
 
@@ -238,17 +239,8 @@ class NodeCheck {
       const double minus = projected(o, e, -options_.h, branches_minus);
       GradcheckElement el{operand.positions[0], detail::unravel(e, shape), 0, 0, (plus - minus) / (2 * options_.h), 0};
       for (std::size_t i : operand.positions) el.analytic += dx[i].value<double>().data()[e];
-      const double scale = std::max({std::abs(el.analytic), std::abs(el.numeric), options_.min_scale});
-      el.rel_error = std::abs(el.analytic - el.numeric) / scale;
-      if (branches_plus != branches_minus) {
-        report.kinks.push_back(el);
-        continue;
-      }
-      ++report.checked;
-      if (report.checked == 1 || el.rel_error > report.max_rel_error) {
-        report.max_rel_error = el.rel_error;
-        report.worst = el;
-      }
+      testing_detail::score(el, options_.min_scale);
+      testing_detail::tally(report, el, branches_plus != branches_minus);
     }
   }
 

@@ -17,6 +17,8 @@
 #include <doctest/doctest.h>
 #include <xgrad/xgrad.hpp>
 
+#include "temp_dir.hpp"
+
 namespace xg = xgrad;
 namespace xd = xgrad::data;
 namespace fs = std::filesystem;
@@ -27,27 +29,8 @@ static_assert(std::ranges::input_range<xd::DataLoader>);
 
 namespace {
 
-// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    path_ =
-        fs::temp_directory_path() / fmt::format("xgrad-test-data-{}-{}-{}", ::getpid(), counter.fetch_add(1), stamp);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+struct TempDir : test_support::TempDir {
+  TempDir() : test_support::TempDir("xgrad-test-data") {}
 };
 
 // count images of rows x cols with pseudo-random pixels (so gzip cannot shrink them much).

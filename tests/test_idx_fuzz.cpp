@@ -22,6 +22,8 @@
 #include <doctest/doctest.h>
 #include <xgrad/xgrad.hpp>
 
+#include "temp_dir.hpp"
+
 namespace xg = xgrad;
 namespace xd = xgrad::data;
 namespace fs = std::filesystem;
@@ -30,24 +32,8 @@ namespace {
 
 using Bytes = std::vector<std::uint8_t>;
 
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    path_ = fs::temp_directory_path() / fmt::format("xgrad-idx-fuzz-{}-{}-{}", ::getpid(), counter++, stamp);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
+struct TempDir : test_support::TempDir {
+  TempDir() : test_support::TempDir("xgrad-idx-fuzz") {}
 };
 
 Bytes read_bytes(const fs::path& path) {
