@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "../ops/arithmetic.hpp"
 #include "../ops/reduce.hpp"
@@ -52,12 +54,23 @@ Tensor run_grad_hooks(const TensorImpl& t, Tensor grad) {
 
 // A gradient stored on a leaf must not be shared with another tensor's gradient (add passes dy
 // through to both inputs), or an in-place change to one (gradient clipping) would change both.
+// A gradient with a graph (create_graph) is kept as it is: a copy would cut it from its graph.
 Tensor owned(Tensor g) {
-  if (g.impl_ptr().use_count() == 1) return g;
+  if (g.impl_ptr().use_count() == 1 || g.requires_grad()) return g;
   return Tensor(std::make_shared<TensorImpl>(g.impl()->value));
 }
 
-void accumulate(TensorImpl& x, Tensor g, const TensorImpl& node) {
+// The tensor a graph edge delivers gradients to: itself, or for a stand-in the leaf it stands for
+// (null once that leaf is gone: nobody can read its gradient any more).
+std::shared_ptr<TensorImpl> target_of(const std::shared_ptr<TensorImpl>& t) {
+  return t && t->is_stand_in ? t->stands_for.lock() : t;
+}
+
+// Where this pass collects x's gradient: grad() of an intermediate (cleared after use unless
+// retained) or of a plain leaf; pass_grad for a hooked leaf and for everything in xg::grad.
+Tensor& gradient_slot(TensorImpl& x, bool capturing) { return capturing || (!x.op && x.hooks) ? x.pass_grad : x.grad; }
+
+void accumulate(TensorImpl& x, Tensor g, const TensorImpl& node, bool capturing) {
   const DType x_dtype = x.value.index() == 0 ? f32 : f64;
   if (g.dtype() != x_dtype)
     throw BackwardError("backward of {}: gradient is {} but the input is {}", where(node), dtype_name(g.dtype()),
@@ -69,7 +82,7 @@ void accumulate(TensorImpl& x, Tensor g, const TensorImpl& node) {
                  g.impl()->value);
   if (!same_shape) g = sum_to(g, std::visit([](const auto& a) { return detail::to_shape(a.shape()); }, x.value));
   // A hooked leaf collects this backward's contributions apart from grad(): its hooks see their sum.
-  Tensor& into = !x.op && x.hooks ? x.pass_grad : x.grad;
+  Tensor& into = gradient_slot(x, capturing);
   if (!into.defined())
     into = x.op ? std::move(g) : owned(std::move(g));
   else
@@ -88,91 +101,179 @@ void finish_hooked_leaf(const std::shared_ptr<TensorImpl>& impl) {
 }
 }  // namespace
 
-std::vector<std::shared_ptr<TensorImpl>> topological_order(const Tensor& root) {
+std::vector<std::shared_ptr<TensorImpl>> topological_order(const std::vector<Tensor>& roots) {
   // Depth-first post-order with an explicit stack: a million-op chain must not recurse.
   const std::uint64_t mark = ++traversal_epoch;
   std::vector<std::shared_ptr<TensorImpl>> order;
   struct Frame {
-    const std::shared_ptr<TensorImpl>* node;
+    std::shared_ptr<TensorImpl> node;
     std::size_t next_input;
   };
-  std::vector<Frame> stack{{&root.impl_ptr(), 0}};
-  root.impl()->visit = mark;
-  while (!stack.empty()) {
-    Frame& top = stack.back();
-    TensorImpl& node = **top.node;
-    if (top.next_input < node.inputs.size()) {
-      const auto& input = node.inputs[top.next_input++].impl_ptr();
-      if (input && input->requires_grad && input->visit != mark) {
-        input->visit = mark;
-        stack.push_back({&input, 0});  // `top` is not used after this push
+  std::vector<Frame> stack;
+  for (const Tensor& root : roots) {
+    std::shared_ptr<TensorImpl> r = target_of(root.impl_ptr());
+    if (!r || r->visit == mark) continue;
+    r->visit = mark;
+    stack.push_back({std::move(r), 0});
+    while (!stack.empty()) {
+      Frame& top = stack.back();
+      TensorImpl& node = *top.node;
+      if (top.next_input < node.inputs.size()) {
+        std::shared_ptr<TensorImpl> input = target_of(node.inputs[top.next_input++].impl_ptr());
+        if (input && input->requires_grad && input->visit != mark) {
+          input->visit = mark;
+          stack.push_back({std::move(input), 0});  // `top` is not used after this push
+        }
+      } else {
+        order.push_back(std::move(top.node));
+        stack.pop_back();
       }
-    } else {
-      order.push_back(*top.node);
-      stack.pop_back();
     }
   }
   return order;
 }
 
-void Tensor::backward(const Tensor& grad, bool retain_graph) const {
-  if (!defined()) throw Error("backward: the tensor is undefined");
-  if (!requires_grad())
-    throw Error("backward: the tensor {} does not require grad (no input of the ops that made it had "
-                "requires_grad_() set, or it was computed under NoGradGuard)",
-                shape_str(shape()));
-  if (impl_->graph_freed)
-    throw Error("backward: the graph of {} was freed by an earlier backward; pass retain_graph = true to the "
-                "first backward to go through it twice",
-                where(*impl_));
-  Tensor seed = grad;
-  if (!seed.defined()) {
-    if (numel() != 1)
-      throw Error("backward: output of shape {} is not a scalar; pass dL/doutput as y.backward(grad)",
-                  shape_str(shape()));
-    seed = ones_like(*this);
-  } else if (seed.shape() != shape() || seed.dtype() != dtype()) {
-    throw Error("backward: gradient {} {} does not match the output {} {}", shape_str(seed.shape()),
-                dtype_name(seed.dtype()), shape_str(shape()), dtype_name(dtype()));
-  }
+std::vector<std::shared_ptr<TensorImpl>> topological_order(const Tensor& root) {
+  return topological_order(std::vector<Tensor>{root});
+}
 
-  const std::vector<std::shared_ptr<TensorImpl>> order = topological_order(*this);
-  NoGradGuard no_grad;  // the backward pass itself is not recorded
-  if (impl_->op || !impl_->hooks)
-    impl_->grad = impl_->grad.defined() ? impl_->grad + seed : owned(seed);
-  else
-    impl_->pass_grad = seed;  // a hooked leaf as the root: its hooks see the seed
+namespace {
+
+// The tensors xg::grad returns gradients for, and what it found.
+struct Capture {
+  std::unordered_map<const TensorImpl*, std::size_t> index;  // input -> position in `inputs`
+  std::vector<Tensor> grads;
+  // Nodes on a path to a captured input; the others are not run (their gradients are not asked for).
+  std::unordered_set<const TensorImpl*> on_path;
+};
+
+// Marks every node of `order` (inputs first) from which a captured input can be reached.
+void find_paths(const std::vector<std::shared_ptr<TensorImpl>>& order, Capture& capture) {
+  for (const auto& node : order) {
+    bool reaches = capture.index.contains(node.get());
+    for (std::size_t i = 0; i < node->inputs.size() && !reaches; ++i) {
+      const auto input = target_of(node->inputs[i].impl_ptr());
+      reaches = input && capture.on_path.contains(input.get());
+    }
+    if (reaches) capture.on_path.insert(node.get());
+  }
+}
+
+// After a create_graph backward, a leaf's grad() holds a graph that may use the leaf itself
+// (d(w^2)/dw = 2w): leaf -> grad -> graph -> leaf is a reference cycle, and a leaf dropped by the
+// user would never be freed (PyTorch has this leak, pytorch#16744). Every edge of those graphs that
+// points at such a leaf is moved to a stand-in: a leaf holding a copy of the value that passes its
+// gradient on to the original through a weak pointer. The graphs compute the same values and
+// gradients; the leaf's lifetime is its users' again.
+void cut_leaf_cycles(const std::vector<std::shared_ptr<TensorImpl>>& leaves) {
+  std::unordered_map<const TensorImpl*, Tensor> stand_in;  // leaf -> its stand-in, made when first needed
+  std::vector<TensorImpl*> stack;
+  std::unordered_set<const TensorImpl*> seen;
+  for (const auto& leaf : leaves)
+    if (leaf->grad.requires_grad()) stand_in.emplace(leaf.get(), Tensor());
+  if (stand_in.empty()) return;
+  for (const auto& leaf : leaves)
+    if (leaf->grad.requires_grad() && seen.insert(leaf->grad.impl()).second) stack.push_back(leaf->grad.impl());
+  while (!stack.empty()) {
+    TensorImpl* node = stack.back();
+    stack.pop_back();
+    for (Tensor& input : node->inputs) {
+      TensorImpl* in = input.impl();
+      if (!in) continue;
+      if (auto it = stand_in.find(in); it != stand_in.end()) {
+        if (!it->second.defined()) {
+          auto copy = std::make_shared<TensorImpl>(in->value);
+          copy->requires_grad = true;
+          copy->version = in->version;
+          copy->stands_for = input.impl_ptr();
+          copy->is_stand_in = true;
+          it->second = Tensor(std::move(copy));
+        }
+        input = it->second;
+      } else if (in->op && seen.insert(in).second) {
+        stack.push_back(in);
+      }
+    }
+  }
+}
+
+void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& seeds, bool retain_graph,
+                  bool create_graph, Capture* capture) {
+  const std::vector<std::shared_ptr<TensorImpl>> order = topological_order(roots);
+  if (capture) find_paths(order, *capture);
+  const bool capturing = capture != nullptr;
+  // The backward pass is recorded only with create_graph: then its gradients have graphs of their own.
+  const bool was_recording = grad_mode::enabled();
+  grad_mode::set_enabled(create_graph);
+  struct RestoreMode {
+    bool on;
+    ~RestoreMode() { grad_mode::set_enabled(on); }
+  } restore{was_recording};
+
+  for (std::size_t r = 0; r < roots.size(); ++r) {
+    TensorImpl& root = *target_of(roots[r].impl_ptr());
+    Tensor& slot = gradient_slot(root, capturing);
+    if (slot.defined())
+      slot = slot + seeds[r];
+    else
+      slot = &slot == &root.grad ? owned(seeds[r]) : seeds[r];
+  }
 
   const bool anomaly = is_anomaly_enabled();
   std::vector<Tensor> dx;
+  std::vector<std::shared_ptr<TensorImpl>> finished_leaves;  // for cut_leaf_cycles
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     TensorImpl& node = **it;
-    if (!node.op) {  // a leaf: every use of it has run, so its grad for this backward is final
+    if (capturing && !capture->on_path.contains(&node)) {  // a root no captured input is reached from
+      node.pass_grad = Tensor();
+      continue;
+    }
+    if (!node.op) {  // a leaf: every use of it has run, so its gradient for this backward is final
+      if (capturing) {
+        if (auto at = capture->index.find(&node); at != capture->index.end() && node.pass_grad.defined()) {
+          Tensor g = std::move(node.pass_grad);
+          capture->grads[at->second] = node.hooks ? run_grad_hooks(node, std::move(g)) : std::move(g);
+        }
+        node.pass_grad = Tensor();
+        continue;
+      }
       if (node.hooks) finish_hooked_leaf(*it);
+      if (create_graph) finished_leaves.push_back(*it);
       continue;
     }
     if (node.graph_freed)
       throw Error("backward: {} was already back-propagated and its graph freed; pass retain_graph = true to "
                   "the first backward to go through it twice",
                   where(node));
-    Tensor dy = node.grad;
+    Tensor dy = capturing ? std::move(node.pass_grad) : node.grad;
+    if (capturing) node.pass_grad = Tensor();
     if (dy.defined() && node.hooks) {
       dy = run_grad_hooks(node, std::move(dy));
-      node.grad = dy;
+      if (!capturing) node.grad = dy;
     }
-    if (!node.retains_grad) node.grad = Tensor();  // intermediate gradients are not kept
+    if (capturing) {
+      if (auto at = capture->index.find(&node); at != capture->index.end()) capture->grads[at->second] = dy;
+    } else if (!node.retains_grad) {
+      node.grad = Tensor();  // intermediate gradients are not kept
+    }
     if (dy.defined()) {
+      if (create_graph && node.once_differentiable)
+        throw BackwardError("backward with create_graph through {}: its local gradient is computed outside the tape "
+                            "(declared Differentiability::once), so it cannot be differentiated again",
+                            where(node));
       dx.assign(node.inputs.size(), Tensor());  // one buffer for all nodes: no allocation per node
       const Tensor y(*it);
-      Backward step{y, dy, BackwardInputs(node.inputs), dx};
+      Backward step{y, dy, BackwardInputs(node.inputs), dx, create_graph};
       try {
         node.backward(step);
         check_versions(node, step.x);
-        for (std::size_t i = 0; i < dx.size(); ++i)
-          if (dx[i].defined() && node.inputs[i].requires_grad()) {
-            if (anomaly) detail::check_backward_anomaly(node, i, dx[i]);
-            accumulate(*node.inputs[i].impl(), std::move(dx[i]), node);
-          }
+        for (std::size_t i = 0; i < dx.size(); ++i) {
+          if (!dx[i].defined() || !node.inputs[i].requires_grad()) continue;
+          const std::shared_ptr<TensorImpl> target = target_of(node.inputs[i].impl_ptr());
+          if (!target || (capturing && !capture->on_path.contains(target.get()))) continue;
+          if (anomaly) detail::check_backward_anomaly(node, i, dx[i]);
+          accumulate(*target, std::move(dx[i]), node, capturing);
+        }
       } catch (const BackwardError&) {
         throw;
       } catch (const std::exception& e) {
@@ -185,6 +286,73 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const {
       node.graph_freed = true;
     }
   }
+  if (create_graph && !capturing) cut_leaf_cycles(finished_leaves);
+}
+
+// dL/doutput for backward: the given one (checked against the output), or 1 for a scalar.
+Tensor seed_for(const char* op, const Tensor& output, const Tensor& grad) {
+  if (!grad.defined()) {
+    if (output.numel() != 1)
+      throw Error("{}: output of shape {} is not a scalar; pass dL/doutput as y.backward(grad)", op,
+                  shape_str(output.shape()));
+    return ones_like(output);
+  }
+  if (grad.shape() != output.shape() || grad.dtype() != output.dtype())
+    throw Error("{}: gradient {} {} does not match the output {} {}", op, shape_str(grad.shape()),
+                dtype_name(grad.dtype()), shape_str(output.shape()), dtype_name(output.dtype()));
+  return grad;
+}
+
+void check_root(const char* op, const Tensor& t, std::string_view what) {
+  if (!t.defined()) throw Error("{}: the {} is undefined", op, what);
+  if (!t.requires_grad())
+    throw Error("{}: the {} {} does not require grad (no input of the ops that made it had "
+                "requires_grad_() set, or it was computed under NoGradGuard)",
+                op, what, shape_str(t.shape()));
+  if (t.impl()->graph_freed)
+    throw Error("{}: the graph of {} was freed by an earlier backward; pass retain_graph = true to the "
+                "first backward to go through it twice",
+                op, where(*t.impl()));
+}
+
+}  // namespace
+
+void Tensor::backward(const Tensor& grad, std::optional<bool> retain_graph, bool create_graph) const {
+  check_root("backward", *this, "tensor");
+  const Tensor seed = seed_for("backward", *this, grad);
+  run_backward({*this}, {seed}, retain_graph.value_or(create_graph), create_graph, nullptr);
+}
+
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& grad_outputs, std::optional<bool> retain_graph, bool create_graph,
+                         bool allow_unused) {
+  if (outputs.empty()) throw Error("grad: no outputs given");
+  if (!grad_outputs.empty() && grad_outputs.size() != outputs.size())
+    throw Error("grad: {} grad_outputs for {} outputs; pass one per output (or none for scalar outputs)",
+                grad_outputs.size(), outputs.size());
+  std::vector<Tensor> seeds;
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    check_root("grad", outputs[i], fmt::format("output {}", i));
+    seeds.push_back(seed_for("grad", outputs[i], grad_outputs.empty() ? Tensor() : grad_outputs[i]));
+  }
+  Capture capture;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i].defined()) throw Error("grad: input {} is undefined", i);
+    if (!inputs[i].requires_grad())
+      throw Error("grad: input {} {} does not require grad, so no gradient flows to it", i,
+                  shape_str(inputs[i].shape()));
+    capture.index.emplace(inputs[i].impl(), i);
+  }
+  capture.grads.resize(inputs.size());
+  run_backward(outputs, seeds, retain_graph.value_or(create_graph), create_graph, &capture);
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    if (capture.grads[i].defined() || allow_unused) continue;
+    throw Error("grad: input {} ({} {}, {}) is not used to compute the outputs; pass allow_unused = true to get "
+                "an undefined tensor for it",
+                i, shape_str(inputs[i].shape()), dtype_name(inputs[i].dtype()),
+                inputs[i].is_leaf() ? std::string("a leaf") : where(*inputs[i].impl()));
+  }
+  return std::move(capture.grads);
 }
 
 }  // namespace xgrad

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <source_location>
 #include <span>
 #include <string>
@@ -91,8 +92,11 @@ class Tensor {
   Tensor& retain_grad();  // keep this non-leaf tensor's gradient after backward
   Tensor detach() const;  // same value, cut from the tape
   // Back-propagates from this tensor. A scalar seeds with 1; otherwise pass dL/dthis as `grad`.
-  // The graph is freed afterwards unless retain_graph is set.
-  void backward(const Tensor& grad = {}, bool retain_graph = false) const;
+  // The graph is freed afterwards unless retain_graph is set (it defaults to create_graph, as in
+  // PyTorch). With create_graph the backward pass is itself recorded: the gradients it leaves are
+  // tensors with a graph of their own, which can be differentiated again (docs/autograd.md, 10).
+  void backward(const Tensor& grad = {}, std::optional<bool> retain_graph = std::nullopt,
+                bool create_graph = false) const;
 
   // --- hooks (autograd/hooks.hpp has the details and the order they run in) ---
   // fn sees this tensor's gradient once backward has summed every use of it, and may return a
@@ -152,7 +156,14 @@ struct TensorImpl {
   std::uint64_t visit = 0;           // traversal mark, so ordering needs no hash set
 
   std::unique_ptr<TensorHooks> hooks;  // null unless a hook was registered
-  Tensor pass_grad;                    // a hooked leaf's gradient of the running backward, before its hooks
+  // The gradient of the running backward before it lands: a hooked leaf's (before its hooks), and in
+  // xg::grad every tensor's (which leaves grad() alone).
+  Tensor pass_grad;
+  // Set on a stand-in for a leaf inside the graph of that leaf's own create_graph gradient: the graph
+  // reads the stand-in's copy of the value and the engine sends its gradient on to the leaf, so the
+  // leaf's grad() does not hold the leaf (no reference cycle; autograd/engine.cpp).
+  std::weak_ptr<TensorImpl> stands_for;
+  bool is_stand_in = false;
 
   explicit TensorImpl(Value v);
   ~TensorImpl();  // frees long chains of inputs without recursion
@@ -199,11 +210,16 @@ class BackwardInputs {
 // inputs x, and dx to fill. dx[i] may be left undefined when !needs(i); the engine sums a dx[i]
 // that has the broadcast shape back to x[i]'s shape. Ops name it `node`:
 //   [](Backward& node) { node.dx[0] = node.dy * node.x[1]; }
+//
+// With create_graph the engine runs this function with recording on, so dx is itself recorded and
+// can be differentiated again. A function that computes dx with a raw kernel checks
+// node.create_graph and then takes a path made of recorded ops (ops/conv.cpp is an example).
 struct Backward {
   const Tensor& y;
   const Tensor& dy;
   BackwardInputs x;
   std::vector<Tensor>& dx;
+  bool create_graph = false;
   bool needs(std::size_t i) const { return x.requires_grad(i); }
 };
 

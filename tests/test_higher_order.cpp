@@ -1,0 +1,116 @@
+// Gradients of gradients: create_graph, xg::grad, and the tape holding no cycle between a leaf and
+// the graph of its own gradient.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <xgrad/xgrad.hpp>
+
+#include "error_text.hpp"
+
+namespace xg = xgrad;
+using error_text::contains;
+using error_text::error_of;
+
+namespace {
+xg::Tensor leaf(std::vector<double> v) { return xg::tensor(v, xg::f64).requires_grad_(); }
+std::vector<double> values(const xg::Tensor& t) {
+  const auto& a = t.value<double>();
+  return {a.begin(), a.end()};
+}
+}  // namespace
+
+TEST_CASE("higher order: x^3 differentiated three times by xg::grad") {
+  auto x = leaf({2.0, -1.5});
+  auto y = xg::sum(x * x * x);
+  auto g = xg::grad({y}, {x}, {}, std::nullopt, /*create_graph=*/true);
+  REQUIRE(g.size() == 1);
+  CHECK(g[0].requires_grad());
+  CHECK(values(g[0]) == std::vector<double>{12.0, 6.75});  // 3x^2
+  auto gg = xg::grad({xg::sum(g[0])}, {x}, {}, std::nullopt, true);
+  CHECK(values(gg[0]) == std::vector<double>{12.0, -9.0});  // 6x
+  auto ggg = xg::grad({xg::sum(gg[0])}, {x});
+  CHECK(values(ggg[0]) == std::vector<double>{6.0, 6.0});
+  CHECK_FALSE(ggg[0].requires_grad());  // without create_graph the gradient has no graph
+  CHECK_FALSE(x.grad().defined());      // xg::grad leaves grad() alone
+}
+
+TEST_CASE("higher order: the third derivative of tanh") {
+  // d/dx tanh = 1 - t^2, d2 = -2t(1 - t^2), d3 = -2(1 - t^2)(1 - 3t^2)
+  const double x0 = 0.7, t = std::tanh(x0);
+  auto x = leaf({x0});
+  auto d1 = xg::grad({xg::sum(xg::tanh(x))}, {x}, {}, std::nullopt, true)[0];
+  auto d2 = xg::grad({xg::sum(d1)}, {x}, {}, std::nullopt, true)[0];
+  auto d3 = xg::grad({xg::sum(d2)}, {x})[0];
+  CHECK(d1.item() == doctest::Approx(1 - t * t).epsilon(1e-14));
+  CHECK(d2.item() == doctest::Approx(-2 * t * (1 - t * t)).epsilon(1e-14));
+  CHECK(d3.item() == doctest::Approx(-2 * (1 - t * t) * (1 - 3 * t * t)).epsilon(1e-13));
+}
+
+TEST_CASE("higher order: backward(create_graph) leaves a differentiable grad(), retain_graph defaults on") {
+  auto w = leaf({0.5, -2.0});
+  auto z = xg::sum(w * w * w);
+  z.backward({}, std::nullopt, /*create_graph=*/true);
+  REQUIRE(w.grad().requires_grad());
+  CHECK(values(w.grad()) == std::vector<double>{0.75, 12.0});
+  // a gradient penalty on top: d/dw sum(g^2) = 2 g * 6w = 2 * 3w^2 * 6w = 36 w^3
+  auto penalty = xg::sum(w.grad() * w.grad());
+  w.zero_grad();
+  // retained: the penalty's graph contains z's nodes (w * w is read by the gradient's graph)
+  penalty.backward({}, true);
+  CHECK(values(w.grad()) == std::vector<double>{36 * 0.125, 36 * -8.0});
+  // the graph of z was retained by its backward (retain_graph defaults to create_graph)
+  w.zero_grad();
+  z.backward();
+  CHECK(values(w.grad()) == std::vector<double>{0.75, 12.0});
+}
+
+TEST_CASE("higher order: a leaf whose grad() holds its own graph is still freed when dropped") {
+  std::weak_ptr<xg::TensorImpl> weak_leaf, weak_grad;
+  {
+    auto w = leaf({3.0});
+    auto z = xg::sum(xg::tanh(w) * w);
+    z.backward({}, std::nullopt, true);
+    weak_leaf = w.impl_ptr();
+    weak_grad = w.grad().impl_ptr();
+    // the stand-in passes gradients on to w: d/dw (dz/dw) through w.grad()'s graph
+    const double t = std::tanh(3.0), s = 1 - t * t;  // dz/dw = s w + t;  d2z/dw2 = 2 s - 2 t s w
+    CHECK(w.grad().item() == doctest::Approx(s * 3.0 + t).epsilon(1e-14));
+    auto g = w.grad();
+    w.zero_grad();
+    g.backward();
+    CHECK(w.grad().item() == doctest::Approx(2 * s - 2 * t * s * 3.0).epsilon(1e-13));
+  }
+  CHECK(weak_leaf.expired());
+  CHECK(weak_grad.expired());
+}
+
+TEST_CASE("higher order: xg::grad with intermediates, several outputs and grad_outputs") {
+  auto x = leaf({1.0, 2.0});
+  auto h = x * 3.0;
+  auto y1 = xg::sum(h * h);  // dy1/dh = 2h
+  auto y2 = h * x;           // non-scalar
+  auto g = xg::grad({y1, y2}, {h, x}, {xg::tensor({1.0}, xg::f64).reshape({}), xg::tensor({1.0, 10.0}, xg::f64)});
+  // dh = 2h + x * [1, 10] = [6 + 1, 12 + 20];  dx = 3 * dh + h * [1, 10]
+  CHECK(values(g[0]) == std::vector<double>{7.0, 32.0});
+  CHECK(values(g[1]) == std::vector<double>{21.0 + 3.0, 96.0 + 60.0});
+}
+
+TEST_CASE("higher order: errors of xg::grad name the input") {
+  auto a = leaf({1.0});
+  auto b = leaf({2.0, 3.0});
+  const std::string unused = error_of([&] { xg::grad({xg::sum(a * a)}, {a, b}); });
+  CHECK(contains(unused, "grad: input 1 ([2] f64, a leaf) is not used to compute the outputs"));
+  CHECK(contains(unused, "allow_unused = true"));
+  auto g = xg::grad({xg::sum(a * a)}, {a, b}, {}, std::nullopt, false, /*allow_unused=*/true);
+  CHECK(g[0].item() == 2.0);
+  CHECK_FALSE(g[1].defined());
+  auto c = xg::tensor({1.0}, xg::f64);
+  CHECK(contains(error_of([&] { xg::grad({xg::sum(a * c)}, {c}); }),
+                 "grad: input 0 [1] does not require grad, so no gradient flows to it"));
+  CHECK(contains(error_of([&] { xg::grad({a * 2.0 + b}, {a}); }),
+                 "grad: output of shape [2] is not a scalar; pass dL/doutput"));
+}
