@@ -9,6 +9,7 @@
 //              <xgrad/testing.hpp>, included separately)
 #include "autograd/anomaly.hpp"
 #include "autograd/dtype.hpp"
+#include "autograd/engine.hpp"
 #include "autograd/error.hpp"
 #include "autograd/hooks.hpp"
 #include "autograd/print.hpp"
