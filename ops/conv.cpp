@@ -30,6 +30,8 @@
 #include "blas.hpp"
 #include "conv_winograd.hpp"
 #include "loops.hpp"
+#include "reduce.hpp"
+#include "shape.hpp"
 
 namespace xgrad {
 
@@ -310,6 +312,109 @@ void bias_grad(const Geometry& g, const T* dy, T* db_out) {  // db[f] = sum of d
   std::copy(db.begin(), db.end(), db_out);
 }
 
+// The im2col backward: dx = col2im(W^T dY) and/or dW = dY cols^T for the whole batch (px is read
+// only for dW, pw only for dx).
+template <class T>
+void conv_grads(const Geometry& g, const T* px, const T* pw, const T* dy, xt::xarray<T>* dx_out,
+                xt::xarray<T>* dw_out) {
+  const std::size_t P = g.plane(), K = g.rows(), F = g.f, image = g.c * g.h * g.w;
+  const bool need_x = dx_out != nullptr, need_w = dw_out != nullptr;
+  // dW^T [K, F] (the faster GEMM shape: K long, F short), one per part, summed after
+  const std::size_t parts = parts_for(g);
+  std::vector<std::vector<T>> dwt(need_w ? parts : 0, std::vector<T>(K * F, T(0)));
+  xt::xarray<T> dx = need_x ? xt::xarray<T>::from_shape({g.n, g.c, g.h, g.w}) : xt::xarray<T>();
+  detail::parallel_for(g.n, parts, [&](std::size_t part_index, std::size_t first, std::size_t last) {
+    const std::size_t chunk = images_per_chunk(g);
+    std::vector<T> dymat(chunk > 1 ? F * chunk * P : 0), cols(need_w ? K * chunk * P : 0);
+    std::vector<T> dcols(need_x ? K * chunk * P : 0, T(0));  // kept zero by col2im_and_clear
+    if (need_x) std::fill(dx.data() + first * image, dx.data() + last * image, T(0));
+    for_each_chunk(g, first, last, [&](std::size_t n0, std::size_t count) {
+      Geometry part = g;
+      part.n = count;
+      const std::size_t cn = count * P;
+      // dY for this chunk as [F, cn]: image n0's block of dy itself when the chunk is one image
+      const T* d = dy + n0 * F * P;
+      if (count > 1) {
+        for (std::size_t i = 0; i < count; ++i)
+          for (std::size_t f = 0; f < F; ++f) std::copy_n(d + (i * F + f) * P, P, dymat.data() + f * cn + i * P);
+        d = dymat.data();
+      }
+      if (need_w) {  // dW^T += cols dY^T   (cols rebuilt here rather than kept from the forward)
+        im2col(part, px + n0 * image, cols.data());
+        detail::gemm({false, true, K, F, cn}, cols.data(), cn, d, cn, dwt[part_index].data(), F,
+                     /*accumulate=*/true);
+      }
+      if (need_x) {  // dcols = W^T dY, then dx += col2im(dcols)
+        detail::gemm({true, false, K, cn, F}, pw, K, d, cn, dcols.data(), cn, /*accumulate=*/true);
+        col2im_and_clear(part, dcols.data(), dx.data() + n0 * image);
+      }
+    });
+  });
+  if (need_w) {
+    xt::xarray<T> dw = xt::xarray<T>::from_shape({F, g.c, g.kh, g.kw});
+    for (std::size_t k = 0; k < K; ++k)
+      for (std::size_t f = 0; f < F; ++f) {
+        T sum = 0;
+        for (const auto& partial : dwt) sum += partial[k * F + f];
+        dw.data()[f * K + k] = sum;
+      }
+    *dw_out = std::move(dw);
+  }
+  if (need_x) *dx_out = std::move(dx);
+}
+
+Tensor conv2d_input_grad(const Tensor& dy, const Tensor& w, const Geometry& g, Site site);
+Tensor conv2d_weight_grad(const Tensor& x, const Tensor& dy, const Geometry& g, Site site);
+
+// conv2d with the geometry's stride and padding and no bias (the gradients below are convolutions).
+Tensor conv2d_like(const Tensor& x, const Tensor& w, const Geometry& g, Site site) {
+  return conv2d(x, w, {}, Size2(g.sh, g.sw), Size2(g.ph, g.pw), site);
+}
+
+// dx of conv2d as a recorded op of (dy, w), for create_graph: a transposed convolution. It is
+// bilinear, so its gradients are the two other maps: d(dy) = conv2d(G, w), dw = weight_grad(G, dy).
+Tensor conv2d_input_grad(const Tensor& dy, const Tensor& w, const Geometry& g, Site site) {
+  Tensor dx = detail::visit2("conv2d", dy, w, [&](const auto& d, const auto& wa) {
+    using T = value_t<decltype(d)>;
+    xt::xarray<T> out;
+    conv_grads<T>(g, nullptr, wa.data(), d.data(), &out, nullptr);
+    return Tensor(std::move(out));
+  });
+  return record(
+      "conv2d_input_grad", dx, {dy, w},
+      [g, site](Backward& node) {
+        if (node.needs(0)) node.dx[0] = conv2d_like(node.dy, node.x[1], g, site);
+        if (node.needs(1)) node.dx[1] = conv2d_weight_grad(node.dy, node.x[0], g, site);
+      },
+      site);
+}
+
+// dw of conv2d as a recorded op of (x, dy), for create_graph: a correlation of x with dy. Its
+// gradients: dx = input_grad(dy, G), d(dy) = conv2d(x, G).
+Tensor conv2d_weight_grad(const Tensor& x, const Tensor& dy, const Geometry& g, Site site) {
+  Tensor dw = detail::visit2("conv2d", x, dy, [&](const auto& xa, const auto& d) {
+    using T = value_t<decltype(d)>;
+    xt::xarray<T> out;
+    conv_grads<T>(g, xa.data(), nullptr, d.data(), nullptr, &out);
+    return Tensor(std::move(out));
+  });
+  return record(
+      "conv2d_weight_grad", dw, {x, dy},
+      [g, site](Backward& node) {
+        if (node.needs(0)) node.dx[0] = conv2d_input_grad(node.x[1], node.dy, g, site);
+        if (node.needs(1)) node.dx[1] = conv2d_like(node.x[0], node.dy, g, site);
+      },
+      site);
+}
+
+// conv2d's local gradients as the recorded ops above (create_graph), whichever algorithm ran forward.
+void conv2d_backward_recorded(Backward& node, const Geometry& g, Site site) {
+  if (node.x.size() == 3 && node.needs(2))  // db = sum of dy over n, i, j
+    node.dx[2] = reshape(sum(sum(sum(node.dy, 0, false, site), 1, false, site), 1, false, site), {g.f}, site);
+  if (node.needs(0)) node.dx[0] = conv2d_input_grad(node.dy, node.x[1], g, site);
+  if (node.needs(1)) node.dx[1] = conv2d_weight_grad(node.x[0], node.dy, g, site);
+}
+
 // The Winograd route: forward and backward in ops/conv_winograd.cpp (the backward transforms x again
 // for w's gradient, like the im2col path rebuilds its columns).
 template <class T>
@@ -323,7 +428,8 @@ Tensor conv2d_winograd(const Geometry& g, std::size_t tile, const Tensor& x, con
   if (b.defined()) inputs.push_back(b);
   return record(
       "conv2d", Tensor(std::move(y)), std::move(inputs),
-      [g, s](Backward& node) {
+      [g, s, site](Backward& node) {
+        if (node.create_graph) return conv2d_backward_recorded(node, g, site);
         const T* dy = node.dy.value<T>().data();
         if (node.x.size() == 3 && node.needs(2)) {
           xt::xarray<T> db = xt::xarray<T>::from_shape({g.f});
@@ -379,61 +485,21 @@ Tensor conv2d_typed(const Geometry& g, const Tensor& x, const Tensor& w, const T
   if (b.defined()) inputs.push_back(b);
   return record(
       "conv2d", Tensor(std::move(y)), std::move(inputs),
-      [g](Backward& node) {
-        const std::size_t P = g.plane(), K = g.rows(), F = g.f, image = g.c * g.h * g.w;
+      [g, site](Backward& node) {
+        if (node.create_graph) return conv2d_backward_recorded(node, g, site);
+        const std::size_t F = g.f;
         const T* dy = node.dy.value<T>().data();
-        const T* px = node.x[0].value<T>().data();
-        const T* pw = node.x[1].value<T>().data();
         const bool need_x = node.needs(0), need_w = node.needs(1), need_b = node.x.size() == 3 && node.needs(2);
-
         if (need_b) {
           xt::xarray<T> db = xt::xarray<T>::from_shape({F});
           bias_grad(g, dy, db.data());
           node.dx[2] = Tensor(std::move(db));
         }
         if (!need_x && !need_w) return;
-
-        // dW^T [K, F] (the faster GEMM shape: K long, F short), one per part, summed after
-        const std::size_t parts = parts_for(g);
-        std::vector<std::vector<T>> dwt(need_w ? parts : 0, std::vector<T>(K * F, T(0)));
-        xt::xarray<T> dx = need_x ? xt::xarray<T>::from_shape({g.n, g.c, g.h, g.w}) : xt::xarray<T>();
-        detail::parallel_for(g.n, parts, [&](std::size_t part_index, std::size_t first, std::size_t last) {
-          const std::size_t chunk = images_per_chunk(g);
-          std::vector<T> dymat(chunk > 1 ? F * chunk * P : 0), cols(need_w ? K * chunk * P : 0);
-          std::vector<T> dcols(need_x ? K * chunk * P : 0, T(0));  // kept zero by col2im_and_clear
-          if (need_x) std::fill(dx.data() + first * image, dx.data() + last * image, T(0));
-          for_each_chunk(g, first, last, [&](std::size_t n0, std::size_t count) {
-            Geometry part = g;
-            part.n = count;
-            const std::size_t cn = count * P;
-            // dY for this chunk as [F, cn]: image n0's block of dy itself when the chunk is one image
-            const T* d = dy + n0 * F * P;
-            if (count > 1) {
-              for (std::size_t i = 0; i < count; ++i)
-                for (std::size_t f = 0; f < F; ++f) std::copy_n(d + (i * F + f) * P, P, dymat.data() + f * cn + i * P);
-              d = dymat.data();
-            }
-            if (need_w) {  // dW^T += cols dY^T   (cols rebuilt here rather than kept from the forward)
-              im2col(part, px + n0 * image, cols.data());
-              detail::gemm({false, true, K, F, cn}, cols.data(), cn, d, cn, dwt[part_index].data(), F,
-                           /*accumulate=*/true);
-            }
-            if (need_x) {  // dcols = W^T dY, then dx += col2im(dcols)
-              detail::gemm({true, false, K, cn, F}, pw, K, d, cn, dcols.data(), cn, /*accumulate=*/true);
-              col2im_and_clear(part, dcols.data(), dx.data() + n0 * image);
-            }
-          });
-        });
-        if (need_w) {
-          xt::xarray<T> dw = xt::xarray<T>::from_shape({F, g.c, g.kh, g.kw});
-          for (std::size_t k = 0; k < K; ++k)
-            for (std::size_t f = 0; f < F; ++f) {
-              T sum = 0;
-              for (const auto& partial : dwt) sum += partial[k * F + f];
-              dw.data()[f * K + k] = sum;
-            }
-          node.dx[1] = Tensor(std::move(dw));
-        }
+        xt::xarray<T> dx, dw;
+        conv_grads<T>(g, need_w ? node.x[0].value<T>().data() : nullptr, need_x ? node.x[1].value<T>().data() : nullptr,
+                      dy, need_x ? &dx : nullptr, need_w ? &dw : nullptr);
+        if (need_w) node.dx[1] = Tensor(std::move(dw));
         if (need_x) node.dx[0] = Tensor(std::move(dx));
       },
       site);

@@ -5,6 +5,7 @@
 
 #include "../autograd/dispatch.hpp"
 #include "../autograd/random.hpp"
+#include "arithmetic.hpp"
 
 namespace xgrad {
 
@@ -32,7 +33,13 @@ Tensor dropout(const Tensor& x, double p, bool training, Site site) {
   Tensor y = apply(x, keep, scale);
   return record(
       "dropout", y, {x},
-      [keep = std::move(keep), scale, apply](Backward& node) { node.dx[0] = apply(node.dy, keep, scale); }, site);
+      [keep = std::move(keep), scale, apply](Backward& node) {
+        if (node.create_graph)  // dy times the mask as a constant tensor: a recorded product
+          node.dx[0] = node.dy * apply(ones_like(node.dy), keep, scale);
+        else
+          node.dx[0] = apply(node.dy, keep, scale);
+      },
+      site);
 }
 
 }  // namespace xgrad

@@ -91,6 +91,10 @@ Tensor relu(const Tensor& x, Site site) {
   return record(
       "relu", y, {x},
       [](Backward& node) {
+        if (node.create_graph) {  // the same mask as a product, so that dx is differentiable in dy
+          node.dx[0] = node.dy * (node.x[0] > 0.0);
+          return;
+        }
         node.dx[0] = detail::visit2("relu", node.dy, node.x[0], [](const auto& dy, const auto& a) {
           using Array = std::decay_t<decltype(a)>;
           using T = typename Array::value_type;

@@ -123,6 +123,12 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
   return record(
       op, y, {logits, targets},
       [inv_n](Backward& node) {
+        if (node.create_graph) {  // the same formulas as recorded ops
+          const Tensor k = node.dy * inv_n;
+          if (node.needs(0)) node.dx[0] = k * (sigmoid(node.x[0]) - node.x[1]);
+          if (node.needs(1)) node.dx[1] = -(k * node.x[0]);
+          return;
+        }
         detail::visit2("binary_cross_entropy_with_logits", node.x[0], node.x[1], [&](const auto& x, const auto& t) {
           using Array = std::decay_t<decltype(x)>;
           using T = typename Array::value_type;

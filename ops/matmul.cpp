@@ -34,6 +34,22 @@ Tensor gemm(const Tensor& a, bool ta, const Tensor& b, bool tb) {
     return Tensor(std::move(c));
   });
 }
+
+// C = op(A) op(B) recorded as "matmul": the local gradients of matmul and linear are GEMMs of this
+// form, and recording them (which happens only when create_graph is on) makes them differentiable:
+//   dA = dC op(B)^T   (transposed back when A was read transposed),   dB = op(A)^T dC   (likewise)
+Tensor gemm_recorded(const Tensor& a, bool ta, const Tensor& b, bool tb, Site site) {
+  return record(
+      "matmul", gemm(a, ta, b, tb), {a, b},
+      [ta, tb, site](Backward& node) {
+        const Tensor &A = node.x[0], &B = node.x[1], &dC = node.dy;
+        if (node.needs(0))
+          node.dx[0] = ta ? gemm_recorded(B, tb, dC, true, site) : gemm_recorded(dC, false, B, !tb, site);
+        if (node.needs(1))
+          node.dx[1] = tb ? gemm_recorded(dC, true, A, ta, site) : gemm_recorded(A, !ta, dC, false, site);
+      },
+      site);
+}
 }  // namespace detail
 
 Tensor matmul(const Tensor& a, const Tensor& b, Site site) {
@@ -50,9 +66,9 @@ Tensor matmul(const Tensor& a, const Tensor& b, Site site) {
   }
   return record(
       "matmul", detail::gemm(a, false, b, false), {a, b},
-      [](Backward& node) {
-        if (node.needs(0)) node.dx[0] = detail::gemm(node.dy, false, node.x[1], true);  // dA = dC B^T
-        if (node.needs(1)) node.dx[1] = detail::gemm(node.x[0], true, node.dy, false);  // dB = A^T dC
+      [site](Backward& node) {
+        if (node.needs(0)) node.dx[0] = detail::gemm_recorded(node.dy, false, node.x[1], true, site);  // dA = dC B^T
+        if (node.needs(1)) node.dx[1] = detail::gemm_recorded(node.x[0], true, node.dy, false, site);  // dB = A^T dC
       },
       site);
 }
@@ -94,10 +110,10 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, Site site) {
   if (b.defined()) inputs.push_back(b);
   return record(
       "linear", y, std::move(inputs),
-      [](Backward& node) {
-        if (node.needs(0)) node.dx[0] = detail::gemm(node.dy, false, node.x[1], false);  // dx = dy W
-        if (node.needs(1)) node.dx[1] = detail::gemm(node.dy, true, node.x[0], false);   // dW = dy^T x
-        if (node.x.size() > 2 && node.needs(2)) node.dx[2] = sum(node.dy, 0);            // db = column sums of dy
+      [site](Backward& node) {
+        if (node.needs(0)) node.dx[0] = detail::gemm_recorded(node.dy, false, node.x[1], false, site);  // dx = dy W
+        if (node.needs(1)) node.dx[1] = detail::gemm_recorded(node.dy, true, node.x[0], false, site);   // dW = dy^T x
+        if (node.x.size() > 2 && node.needs(2)) node.dx[2] = sum(node.dy, 0);  // db = column sums of dy
       },
       site);
 }

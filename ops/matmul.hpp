@@ -15,6 +15,8 @@ namespace detail {
 // op(a) x op(b), where op transposes the last two axes when the flag is set. BLAS reads the
 // transpose through its flags, so no transposed copy is made. Not recorded on the tape.
 Tensor gemm(const Tensor& a, bool transpose_a, const Tensor& b, bool transpose_b);
+// The same product recorded on the tape (as "matmul") when recording is on.
+Tensor gemm_recorded(const Tensor& a, bool transpose_a, const Tensor& b, bool transpose_b, Site site);
 }  // namespace detail
 
 }  // namespace xgrad

@@ -87,6 +87,19 @@ Tensor channel_mean(const Tensor& t, Site site) {
   return r;
 }
 
+// The sum over every axis but 1, as [C] (a gradient of gamma or beta).
+Tensor channel_sum(const Tensor& t, Site site) {
+  Tensor r = sum(t, 0, true, site);
+  for (std::size_t d = 2; d < t.dim(); ++d) r = sum(r, static_cast<long>(d), true, site);
+  return reshape(r, {t.shape()[1]}, site);
+}
+
+// Per-channel values as a constant [1, C, 1, ...] tensor in x's dtype.
+Tensor channel_constant(const std::vector<double>& v, const Layout& L, DType dtype) {
+  Tensor t = tensor(v, dtype);
+  return reshape(t, L.stat);
+}
+
 }  // namespace
 
 // Composed:  mean_B = mean(x),  xc = x - mean_B,  var_B = mean(xc^2),  xhat = xc / sqrt(var_B + eps),
@@ -171,7 +184,32 @@ Tensor batch_norm_fused(const Tensor& x, const Tensor& gamma, const Tensor& beta
   if (beta.defined()) inputs.push_back(beta);
   return record(
       "batch_norm_fused", y, std::move(inputs),
-      [L, m, training, gi, bi, mean = std::move(mean), inv_std = std::move(inv_std)](Backward& node) {
+      [L, m, training, gi, bi, eps, site, mean = std::move(mean), inv_std = std::move(inv_std)](Backward& node) {
+        if (node.create_graph) {
+          // The formulas below as recorded ops. In training the statistics are functions of x, so
+          // they are recomputed as ops too: the second derivative flows through them.
+          const Tensor& x = node.x[0];
+          const Tensor& dy = node.dy;
+          Tensor xhat, k;
+          if (training) {
+            const Tensor xc = sub(x, channel_mean(x, site), site);
+            k = pow(add(channel_mean(mul(xc, xc, site), site), scalar(eps, x.dtype()), site), -0.5, site);
+            xhat = mul(xc, k, site);
+          } else {
+            k = channel_constant(inv_std, L, x.dtype());
+            xhat = mul(sub(x, channel_constant(mean, L, x.dtype()), site), k, site);
+          }
+          if (gi) k = mul(k, reshape(node.x[gi], L.stat, site), site);
+          if (node.needs(0))
+            node.dx[0] = training ? mul(k,
+                                        sub(sub(dy, channel_mean(dy, site), site),
+                                            mul(xhat, channel_mean(mul(dy, xhat, site), site), site), site),
+                                        site)
+                                  : mul(k, dy, site);
+          if (gi && node.needs(gi)) node.dx[gi] = channel_sum(mul(dy, xhat, site), site);
+          if (bi && node.needs(bi)) node.dx[bi] = channel_sum(dy, site);
+          return;
+        }
         detail::visit("batch_norm_fused", node.dy, [&](const auto& dya) {
           using T = value_t<decltype(dya)>;
           const T* dy = dya.data();

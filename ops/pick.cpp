@@ -1,9 +1,10 @@
-// pick as a raw loop; its gradient scatters dy back to the picked positions.
+// pick as a gather by flat index; its gradient scatters dy back to the picked positions.
 #include "pick.hpp"
 
 #include <cmath>
 
 #include "../autograd/dispatch.hpp"
+#include "gather.hpp"
 
 namespace xgrad {
 
@@ -18,24 +19,10 @@ Tensor pick(const Tensor& x, const std::vector<std::int64_t>& indices, Site site
     if (indices[i] < 0 || static_cast<std::size_t>(indices[i]) >= s[1])
       throw Error("pick: index {} at position {} is out of range for input {} ({} columns)", indices[i], i,
                   shape_str(s), s[1]);
-  const std::size_t cols = s[1];
-  Tensor y = detail::visit("pick", x, [&](const auto& a) {
-    using T = value_t<decltype(a)>;
-    xt::xarray<T> out = xt::xarray<T>::from_shape({s[0]});
-    for (std::size_t i = 0; i < s[0]; ++i) out.data()[i] = a.data()[i * cols + std::size_t(indices[i])];
-    return Tensor(std::move(out));
-  });
-  return record(
-      "pick", y, {x},
-      [indices, cols](Backward& node) {
-        node.dx[0] = detail::visit("pick", node.dy, [&](const auto& d) {
-          using T = value_t<decltype(d)>;
-          xt::xarray<T> dx = xt::zeros<T>({indices.size(), cols});
-          for (std::size_t i = 0; i < indices.size(); ++i) dx.data()[i * cols + std::size_t(indices[i])] += d.data()[i];
-          return Tensor(std::move(dx));
-        });
-      },
-      site);
+  // as flat positions i * C + indices[i]: a gather, whose gradient is the scatter_add of dy
+  auto at = std::make_shared<std::vector<std::size_t>>(indices.size());
+  for (std::size_t i = 0; i < indices.size(); ++i) (*at)[i] = i * s[1] + static_cast<std::size_t>(indices[i]);
+  return detail::gather_flat(x, std::move(at), {s[0]}, site, "pick");
 }
 
 std::vector<std::int64_t> integer_indices(const char* op, const Tensor& t, std::string_view what) {

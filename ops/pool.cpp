@@ -9,6 +9,7 @@
 #include "../autograd/dispatch.hpp"
 #include "../autograd/kinks.hpp"
 #include "../autograd/threads.hpp"
+#include "gather.hpp"
 
 namespace xgrad {
 
@@ -115,7 +116,13 @@ Tensor max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Site site) {
   }
   return record(
       "max_pool2d", y, {x},
-      [p, switches = std::move(switches)](Backward& node) {
+      [p, switches = std::move(switches), site](Backward& node) {
+        if (node.create_graph) {  // the same routing as a recorded scatter_add (its gradient: a gather)
+          auto at = std::make_shared<std::vector<std::size_t>>(switches.size());
+          for (std::size_t o = 0; o < switches.size(); ++o) (*at)[o] = o / p.out_plane() * p.in_plane() + switches[o];
+          node.dx[0] = detail::scatter_add_flat(node.dy, std::move(at), node.x.shape(0), site);
+          return;
+        }
         node.dx[0] = detail::visit("max_pool2d", node.dy, [&](const auto& d) {
           using T = value_t<decltype(d)>;
           xt::xarray<T> dx = xt::xarray<T>::from_shape(node.x.shape(0));
@@ -133,6 +140,34 @@ Tensor max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Site site) {
 }
 
 Tensor max_pool2d(const Tensor& x, Size2 kernel, Site site) { return max_pool2d(x, kernel, kernel, site); }
+
+namespace {
+// avg_pool2d's gradient: each dy shared equally over its window, dx[window] += dy / (KH*KW). A
+// recorded op whose own gradient is avg_pool2d again (the two maps are each other's transpose).
+Tensor avg_pool2d_spread(const Tensor& dy, const Pool& p, const Shape& x_shape, Size2 kernel, Size2 stride, Site site) {
+  const double scale = 1.0 / static_cast<double>(p.kh * p.kw);
+  Tensor dx = detail::visit("avg_pool2d", dy, [&](const auto& d) {
+    using T = value_t<decltype(d)>;
+    xt::xarray<T> out = xt::zeros<T>(x_shape);
+    for (std::size_t q = 0; q < p.planes; ++q) {
+      const T* src = d.data() + q * p.out_plane();
+      T* dst = out.data() + q * p.in_plane();
+      for (std::size_t i = 0; i < p.oh; ++i)
+        for (std::size_t j = 0; j < p.ow; ++j) {
+          const T share = src[i * p.ow + j] * static_cast<T>(scale);
+          for (std::size_t u = 0; u < p.kh; ++u) {
+            T* row = dst + (i * p.sh + u) * p.w + j * p.sw;
+            for (std::size_t v = 0; v < p.kw; ++v) row[v] += share;
+          }
+        }
+    }
+    return Tensor(std::move(out));
+  });
+  return record(
+      "avg_pool2d_backward", dx, {dy},
+      [kernel, stride, site](Backward& node) { node.dx[0] = avg_pool2d(node.dy, kernel, stride, site); }, site);
+}
+}  // namespace
 
 // y = the mean of each window;   dy/dx = 1 / (KH*KW) for every element of the window
 Tensor avg_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Site site) {
@@ -158,24 +193,8 @@ Tensor avg_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Site site) {
   });
   return record(
       "avg_pool2d", y, {x},
-      [p, scale](Backward& node) {
-        node.dx[0] = detail::visit("avg_pool2d", node.dy, [&](const auto& d) {
-          using T = value_t<decltype(d)>;
-          xt::xarray<T> dx = xt::zeros<T>(node.x.shape(0));
-          for (std::size_t q = 0; q < p.planes; ++q) {
-            const T* src = d.data() + q * p.out_plane();
-            T* dst = dx.data() + q * p.in_plane();
-            for (std::size_t i = 0; i < p.oh; ++i)
-              for (std::size_t j = 0; j < p.ow; ++j) {
-                const T share = src[i * p.ow + j] * static_cast<T>(scale);
-                for (std::size_t u = 0; u < p.kh; ++u) {
-                  T* row = dst + (i * p.sh + u) * p.w + j * p.sw;
-                  for (std::size_t v = 0; v < p.kw; ++v) row[v] += share;
-                }
-              }
-          }
-          return Tensor(std::move(dx));
-        });
+      [p, kernel, stride, site](Backward& node) {
+        node.dx[0] = avg_pool2d_spread(node.dy, p, node.x.shape(0), kernel, stride, site);
       },
       site);
 }

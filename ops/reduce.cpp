@@ -8,6 +8,7 @@
 #include "../autograd/threads.hpp"
 #include "arithmetic.hpp"
 #include "broadcast.hpp"
+#include "gather.hpp"
 #include "loops.hpp"
 #include "shape.hpp"
 
@@ -104,32 +105,26 @@ void check_not_empty(const char* op, const Tensor& x) {
   if (x.numel() == 0) throw Error("{}: tensor of shape {} is empty", op, shape_str(x.shape()));
 }
 
-// y = max_k x_k;   dy/dx_k = 1 for the (first) winner k, 0 for the others. `op` names the caller
+// y = max_k x_k;   dy/dx_k = 1 for the (first) winner k, 0 for the others: dx scatters dy to the
+// winners, a recorded op (so max is differentiable to any order). `op` names the caller
 // (max or min) in errors.
 Tensor max_along(const char* op, const Tensor& x, long axis, bool keepdim, Site site) {
   const AxisView v = split_at(op, x.shape(), axis);
-  std::vector<std::size_t> winner = arg_best(op, x, axis, v);
+  const auto winner = std::make_shared<const std::vector<std::size_t>>(arg_best(op, x, axis, v));
   Tensor y = detail::visit("max", x, [&](const auto& a) {
     using T = value_t<decltype(a)>;
     xt::xarray<T> out = xt::xarray<T>::from_shape(keepdim ? v.kept : v.reduced);
-    for (std::size_t j = 0; j < winner.size(); ++j) out.data()[j] = a.data()[winner[j]];
+    for (std::size_t j = 0; j < winner->size(); ++j) out.data()[j] = a.data()[(*winner)[j]];
     return Tensor(std::move(out));
   });
   if (kinks::recording()) {
-    xt::xarray<double> w = xt::xarray<double>::from_shape({winner.size()});
-    std::copy(winner.begin(), winner.end(), w.begin());
+    xt::xarray<double> w = xt::xarray<double>::from_shape({winner->size()});
+    std::copy(winner->begin(), winner->end(), w.begin());
     kinks::note(Tensor(std::move(w)));
   }
   return record(
       "max", y, {x},
-      [winner = std::move(winner)](Backward& node) {
-        node.dx[0] = detail::visit("max", node.dy, [&](const auto& d) {
-          using T = value_t<decltype(d)>;
-          xt::xarray<T> dx = xt::zeros<T>(node.x.shape(0));
-          for (std::size_t j = 0; j < winner.size(); ++j) dx.data()[winner[j]] += d.data()[j];
-          return Tensor(std::move(dx));
-        });
-      },
+      [winner, site](Backward& node) { node.dx[0] = detail::scatter_add_flat(node.dy, winner, node.x.shape(0), site); },
       site);
 }
 }  // namespace

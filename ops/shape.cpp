@@ -7,6 +7,7 @@
 
 #include "../autograd/allocation.hpp"
 #include "broadcast.hpp"
+#include "gather.hpp"
 #include "loops.hpp"
 
 namespace xgrad {
@@ -221,7 +222,17 @@ Tensor index_select(const Tensor& x, long axis, const std::vector<std::int64_t>&
   });
   return record(
       "index_select", y, {x},
-      [v, indices](Backward& node) {
+      [v, indices, site](Backward& node) {
+        if (node.create_graph) {  // the same sums as a recorded scatter_add of every element of dy
+          auto at = std::make_shared<std::vector<std::size_t>>();
+          at->reserve(v.outer * indices.size() * v.inner);
+          for (std::size_t o = 0; o < v.outer; ++o)
+            for (std::int64_t k : indices)
+              for (std::size_t i = 0; i < v.inner; ++i)
+                at->push_back((o * v.n + static_cast<std::size_t>(k)) * v.inner + i);
+          node.dx[0] = detail::scatter_add_flat(node.dy, std::move(at), node.x.shape(0), site);
+          return;
+        }
         node.dx[0] = detail::visit("index_select", node.dy, [&](const auto& d) {
           using Array = std::decay_t<decltype(d)>;
           Array dx = Array::from_shape(node.x.shape(0));

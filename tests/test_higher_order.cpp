@@ -114,3 +114,18 @@ TEST_CASE("higher order: errors of xg::grad name the input") {
   CHECK(contains(error_of([&] { xg::grad({a * 2.0 + b}, {a}); }),
                  "grad: output of shape [2] is not a scalar; pass dL/doutput"));
 }
+
+TEST_CASE("higher order: through a dtype conversion (to), the gradient comes back in the input's dtype") {
+  // f32 rounding makes finite differences useless here, so the derivatives are checked by hand:
+  // y = sum(x.to(f64)^3):  dy/dx = 3x^2 (in f32),  d2y/dx2 = 6x
+  auto x = xg::tensor({0.5, -2.0}, xg::f32).requires_grad_();
+  const xg::Tensor y = xg::sum(xg::pow(x.to(xg::f64), 3.0));
+  auto g = xg::grad({y}, {x}, {}, std::nullopt, true)[0];
+  CHECK(g.dtype() == xg::f32);
+  CHECK(g.value<float>()(0) == doctest::Approx(0.75));
+  CHECK(g.value<float>()(1) == doctest::Approx(12.0));
+  auto gg = xg::grad({xg::sum(g)}, {x})[0];
+  CHECK(gg.dtype() == xg::f32);
+  CHECK(gg.value<float>()(0) == doctest::Approx(3.0));
+  CHECK(gg.value<float>()(1) == doctest::Approx(-12.0));
+}
