@@ -5,7 +5,7 @@
 //   nn/        modules (layers) composed from ops, initialization, checkpoints
 //   optim/     optimizers, learning-rate schedules, gradient clipping
 //   data/      datasets, the IDX reader, the DataLoader
-//   testing/   gradcheck and gradcheck_tape, for checking gradients in tests (doctest macros:
+//   testing/   gradcheck, gradcheck_tape and gradgradcheck, for checking gradients in tests (doctest macros:
 //              <xgrad/testing.hpp>, included separately)
 #include "autograd/anomaly.hpp"
 #include "autograd/dtype.hpp"
@@ -61,5 +61,6 @@
 #include "optim/sgd.hpp"
 #include "testing/gradcheck.hpp"
 #include "testing/gradcheck_tape.hpp"
+#include "testing/gradgradcheck.hpp"
 
 namespace xg = xgrad;

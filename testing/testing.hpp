@@ -5,6 +5,8 @@
 //   XG_REQUIRE_GRADCHECK(f, {x}, {.h = 1e-5, .fast = true});
 //   XG_CHECK_GRADCHECK_TAPE(f, {x, W});                    // xg::gradcheck_tape: names the wrong node
 //   XG_REQUIRE_GRADCHECK_TAPE(f, {x, W});
+//   XG_CHECK_GRADGRADCHECK(f, {x, W});                     // xg::gradgradcheck: second derivatives
+//   XG_REQUIRE_GRADGRADCHECK(f, {x, W});
 //
 // They pass silently; a failure prints the whole report through doctest (the element, analytic and
 // numeric values, the relative error, the kinks crossed; for the tape check the failing node's op and
@@ -22,6 +24,7 @@
 
 #include "gradcheck.hpp"
 #include "gradcheck_tape.hpp"
+#include "gradgradcheck.hpp"
 
 namespace xgrad::testing_detail {
 // "" when the check passed, else what doctest prints: the assertion as written and the report.
@@ -56,3 +59,7 @@ std::string failure(const char* assertion, const char* arguments, Check&& check)
   XG_DETAIL_GRADCHECK_ASSERT_("XG_CHECK_GRADCHECK_TAPE", DOCTEST_FAIL_CHECK, ::xgrad::gradcheck_tape, __VA_ARGS__)
 #define XG_REQUIRE_GRADCHECK_TAPE(...) \
   XG_DETAIL_GRADCHECK_ASSERT_("XG_REQUIRE_GRADCHECK_TAPE", DOCTEST_FAIL, ::xgrad::gradcheck_tape, __VA_ARGS__)
+#define XG_CHECK_GRADGRADCHECK(...) \
+  XG_DETAIL_GRADCHECK_ASSERT_("XG_CHECK_GRADGRADCHECK", DOCTEST_FAIL_CHECK, ::xgrad::gradgradcheck, __VA_ARGS__)
+#define XG_REQUIRE_GRADGRADCHECK(...) \
+  XG_DETAIL_GRADCHECK_ASSERT_("XG_REQUIRE_GRADGRADCHECK", DOCTEST_FAIL, ::xgrad::gradgradcheck, __VA_ARGS__)
