@@ -55,6 +55,7 @@
 #include "optim/adam.hpp"
 #include "optim/clip.hpp"
 #include "optim/ema.hpp"
+#include "optim/lbfgs.hpp"
 #include "optim/optimizer.hpp"
 #include "optim/rmsprop.hpp"
 #include "optim/schedule.hpp"
