@@ -3,9 +3,12 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include <xgrad/xgrad.hpp>
 
@@ -76,13 +79,13 @@ TEST_CASE("higher order: a leaf whose grad() holds its own graph is still freed 
     z.backward({}, std::nullopt, true);
     weak_leaf = w.impl_ptr();
     weak_grad = w.grad().impl_ptr();
-    // the stand-in passes gradients on to w: d/dw (dz/dw) through w.grad()'s graph
+    // the stand-in passes gradients on to w: d/dw (dz/dw) through w.grad()'s graph, which is retained
+    // (a backward that frees the graph would also break a cycle, and hide one)
     const double t = std::tanh(3.0), s = 1 - t * t;  // dz/dw = s w + t;  d2z/dw2 = 2 s - 2 t s w
     CHECK(w.grad().item() == doctest::Approx(s * 3.0 + t).epsilon(1e-14));
-    auto g = w.grad();
-    w.zero_grad();
-    g.backward();
-    CHECK(w.grad().item() == doctest::Approx(2 * s - 2 * t * s * 3.0).epsilon(1e-13));
+    auto second = xg::grad({w.grad()}, {w}, {}, /*retain_graph=*/true)[0];
+    CHECK(second.item() == doctest::Approx(2 * s - 2 * t * s * 3.0).epsilon(1e-13));
+    CHECK(w.grad().requires_grad());
   }
   CHECK(weak_leaf.expired());
   CHECK(weak_grad.expired());
@@ -128,4 +131,60 @@ TEST_CASE("higher order: through a dtype conversion (to), the gradient comes bac
   CHECK(gg.dtype() == xg::f32);
   CHECK(gg.value<float>()(0) == doctest::Approx(3.0));
   CHECK(gg.value<float>()(1) == doctest::Approx(-12.0));
+}
+
+TEST_CASE("higher order: create_graph through an op declared once-differentiable is refused by name and line") {
+  auto x = leaf({1.0, 2.0});
+  const xg::Site site = xg::Site::current();
+  auto y = xg::record(
+      "raw_square", xg::Tensor(xt::xarray<double>(x.value<double>() * x.value<double>())), {x},
+      [](xg::Backward& node) {
+        node.dx[0] = xg::Tensor(xt::xarray<double>(2.0 * node.x[0].value<double>() * node.dy.value<double>()));
+      },
+      site, xg::Differentiability::once);
+  const std::string message = error_of([&] { xg::grad({xg::sum(y)}, {x}, {}, std::nullopt, true); });
+  CHECK(contains(message, "backward with create_graph through 'raw_square' recorded at"));
+  CHECK(contains(message, fmt::format("test_higher_order.cpp:{}", site.line())));
+  CHECK(contains(message, "declared Differentiability::once), so it cannot be differentiated again"));
+  // first order is fine
+  CHECK(values(xg::grad({xg::sum(y)}, {x})[0]) == std::vector<double>{2.0, 4.0});
+}
+
+namespace {
+// Resident memory of this process in bytes (Linux).
+std::size_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::size_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+}
+// One iteration of the loop the issue describes: a gradient with create_graph, differentiated again,
+// everything dropped; both ways (backward into grad() of a fresh leaf, and xg::grad).
+void second_order_iteration() {
+  auto w = xg::randn({6, 6}, xg::f64).requires_grad_();
+  const auto x = xg::randn({4, 6}, xg::f64);
+  auto loss = xg::sum(xg::tanh(xg::matmul(x, w)));
+  loss.backward({}, std::nullopt, /*create_graph=*/true);
+  auto penalty = xg::sum(w.grad() * w.grad());
+  auto g2 = xg::grad({penalty}, {w}, {}, /*retain_graph=*/true);  // the graphs stay whole until dropped
+  auto g = xg::grad({xg::sum(xg::relu(xg::matmul(x, w)) * xg::matmul(x, w))}, {w}, {}, std::nullopt, true);
+  auto gg = xg::grad({xg::sum(g[0] * g[0])}, {w});
+  REQUIRE(gg[0].defined());
+}
+}  // namespace
+
+TEST_CASE("higher order: a loop of create_graph gradients holds resident memory flat") {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  MESSAGE("skipped: sanitizers keep freed memory in quarantine, so resident memory says nothing here");
+#else
+  for (int i = 0; i < 500; ++i) second_order_iteration();  // warm-up: malloc's arenas reach their size
+  const std::size_t before = resident_bytes();
+  constexpr int iterations = 5000;
+  for (int i = 0; i < iterations; ++i) second_order_iteration();
+  const std::size_t after = resident_bytes();
+  const double growth_mb = (static_cast<double>(after) - static_cast<double>(before)) / 1e6;
+  MESSAGE(fmt::format("{} iterations: resident {:.1f} MB -> {:.1f} MB ({:+.2f} MB)", iterations, before / 1e6,
+                      after / 1e6, growth_mb));
+  CHECK(growth_mb <= 2.0);
+#endif
 }
