@@ -1,6 +1,6 @@
 #pragma once
 // xgrad: a define-by-run reverse-mode autograd for C++20.
-//   autograd/  the Tensor handle, the tape and backward()
+//   autograd/  the Tensor handle, the tape and backward(); xg::grad, jacobian, hessian, hvp
 //   ops/       the differentiable primitives, one family per file
 //   nn/        modules (layers) composed from ops, initialization, checkpoints
 //   optim/     optimizers, learning-rate schedules, gradient clipping
@@ -11,6 +11,7 @@
 #include "autograd/dtype.hpp"
 #include "autograd/engine.hpp"
 #include "autograd/error.hpp"
+#include "autograd/functional.hpp"
 #include "autograd/hooks.hpp"
 #include "autograd/print.hpp"
 #include "autograd/random.hpp"
