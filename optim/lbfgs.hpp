@@ -34,9 +34,8 @@
 // "n_iter" and, once an iteration has run, "d", "t", "old_dirs.<k>", "old_stps.<k>", "ro.<k>"
 // (k = 0 is the oldest pair), "H_diag", "prev_flat_grad", "prev_loss" and "al.<k>" (vectors [n] in
 // the parameters' dtype, n their total element count; scalars 0-d f64). load_state_dict() checks all
-// of them before changing anything. They hide (not override) Optimizer's: through an Optimizer& the
-// base's versions would see only the lr, so save and load an LBFGS through its own type (xg::save
-// and xg::load with an optimizer do).
+// of them before changing anything. They override Optimizer's, so saving and loading through an
+// Optimizer& (or xg::save/xg::load with one) keeps the whole state.
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -94,8 +93,8 @@ class LBFGS : public OptimizerWith<LBFGSOptions> {
 
   const LBFGSState& lbfgs_state() const { return lbfgs_; }
 
-  NamedTensors state_dict() const;
-  void load_state_dict(const NamedTensors& state);
+  NamedTensors state_dict() const override;
+  void load_state_dict(const NamedTensors& state) override;
 
  protected:
   void check_options(const LBFGSOptions& o) const override;

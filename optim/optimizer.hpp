@@ -57,8 +57,10 @@ class Optimizer {
   // Copies of the learning rates, step counts and buffers; load_state_dict() validates everything
   // (missing or unexpected key, shape, dtype, values) before changing anything, so a failed load
   // leaves the optimizer as it was. Other options come from the constructor, not the checkpoint.
-  NamedTensors state_dict() const;
-  void load_state_dict(const NamedTensors& state);
+  // Virtual so an optimizer with state of its own (LBFGS's history) saves and loads all of it when
+  // held as an Optimizer& (the trainer, factories returning unique_ptr<Optimizer>).
+  virtual NamedTensors state_dict() const;
+  virtual void load_state_dict(const NamedTensors& state);
 
   // One parameter's state (for optimizer implementations).
   struct ParamState {

@@ -550,6 +550,30 @@ TEST_CASE("LBFGS corrupt or mismatched state is rejected and the optimizer is un
   CHECK(contains(error_of([&] { victim.load_state_dict(adam.state_dict()); }), "missing key 'func_evals'"));
 }
 
+TEST_CASE("LBFGS saved and loaded through an Optimizer& keeps its whole state") {
+  // Code that holds optimizers by their base (the trainer, make_optimizer-style factories) must get
+  // LBFGS's history, not just the base's learning rates.
+  const opt::LBFGSOptions options{.max_iter = 4, .history_size = 3, .line_search_fn = "strong_wolfe"};
+  Problem p;
+  opt::LBFGS original({p.a, p.b}, options);
+  step_n(original, p, 2);
+  const opt::Optimizer& source = original;
+  const xg::nn::NamedTensors saved = source.state_dict();
+  CHECK(saved.size() == original.state_dict().size());
+  CHECK(std::any_of(saved.begin(), saved.end(), [](const auto& e) { return e.first == "old_dirs.0"; }));
+
+  Problem q = p.copy();
+  opt::LBFGS resumed({q.a, q.b}, options);
+  opt::Optimizer& target = resumed;
+  target.load_state_dict(saved);
+  CHECK(resumed.lbfgs_state().n_iter == original.lbfgs_state().n_iter);
+  CHECK(resumed.lbfgs_state().old_dirs.size() == original.lbfgs_state().old_dirs.size());
+  step_n(original, p, 2);
+  step_n(resumed, q, 2);
+  CHECK(values(p.a) == values(q.a));  // bit-exact
+  CHECK(values(p.b) == values(q.b));
+}
+
 TEST_CASE("LBFGS training resumes exactly from an xg::save checkpoint with the optimizer") {
   const auto path =
       std::filesystem::temp_directory_path() / ("xgrad-lbfgs-ckpt-" + std::to_string(::getpid()) + ".safetensors");
