@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <forward_list>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -61,9 +62,11 @@ Tensor owned(Tensor g) {
 }
 
 // The tensor a graph edge delivers gradients to: itself, or for a stand-in the leaf it stands for
-// (null once that leaf is gone: nobody can read its gradient any more).
-std::shared_ptr<TensorImpl> target_of(const std::shared_ptr<TensorImpl>& t) {
-  return t && t->is_stand_in ? t->stands_for.lock() : t;
+// (null once that leaf is gone: nobody can read its gradient any more). A raw pointer: the traversal
+// order holds every target alive, and copying shared pointers per edge costs atomic operations.
+TensorImpl* target_of(const Tensor& t) {
+  TensorImpl* impl = t.impl();
+  return impl && impl->is_stand_in ? impl->stands_for.lock().get() : impl;
 }
 
 // Where this pass collects x's gradient: grad() of an intermediate (cleared after use unless
@@ -106,26 +109,36 @@ std::vector<std::shared_ptr<TensorImpl>> topological_order(const std::vector<Ten
   const std::uint64_t mark = ++traversal_epoch;
   std::vector<std::shared_ptr<TensorImpl>> order;
   struct Frame {
-    std::shared_ptr<TensorImpl> node;
+    const std::shared_ptr<TensorImpl>* node;  // owned by the consumer's inputs (or `resolved`)
     std::size_t next_input;
   };
   std::vector<Frame> stack;
+  std::forward_list<std::shared_ptr<TensorImpl>> resolved;  // the leaves stand-ins stand for (stable addresses)
+  // The edge's target if it still needs visiting, else null.
+  auto visit_target = [&](const std::shared_ptr<TensorImpl>& t) -> const std::shared_ptr<TensorImpl>* {
+    if (!t) return nullptr;
+    const std::shared_ptr<TensorImpl>* target = &t;
+    if (t->is_stand_in) {
+      std::shared_ptr<TensorImpl> leaf = t->stands_for.lock();
+      if (!leaf || leaf->visit == mark) return nullptr;
+      target = &resolved.emplace_front(std::move(leaf));
+    }
+    if (!(*target)->requires_grad || (*target)->visit == mark) return nullptr;
+    (*target)->visit = mark;
+    return target;
+  };
   for (const Tensor& root : roots) {
-    std::shared_ptr<TensorImpl> r = target_of(root.impl_ptr());
-    if (!r || r->visit == mark) continue;
-    r->visit = mark;
-    stack.push_back({std::move(r), 0});
+    const std::shared_ptr<TensorImpl>* r = visit_target(root.impl_ptr());
+    if (!r) continue;
+    stack.push_back({r, 0});
     while (!stack.empty()) {
       Frame& top = stack.back();
-      TensorImpl& node = *top.node;
+      TensorImpl& node = **top.node;
       if (top.next_input < node.inputs.size()) {
-        std::shared_ptr<TensorImpl> input = target_of(node.inputs[top.next_input++].impl_ptr());
-        if (input && input->requires_grad && input->visit != mark) {
-          input->visit = mark;
-          stack.push_back({std::move(input), 0});  // `top` is not used after this push
-        }
+        if (const auto* input = visit_target(node.inputs[top.next_input++].impl_ptr()))
+          stack.push_back({input, 0});  // `top` is not used after this push
       } else {
-        order.push_back(std::move(top.node));
+        order.push_back(*top.node);
         stack.pop_back();
       }
     }
@@ -152,8 +165,8 @@ void find_paths(const std::vector<std::shared_ptr<TensorImpl>>& order, Capture& 
   for (const auto& node : order) {
     bool reaches = capture.index.contains(node.get());
     for (std::size_t i = 0; i < node->inputs.size() && !reaches; ++i) {
-      const auto input = target_of(node->inputs[i].impl_ptr());
-      reaches = input && capture.on_path.contains(input.get());
+      const TensorImpl* input = target_of(node->inputs[i]);
+      reaches = input && capture.on_path.contains(input);
     }
     if (reaches) capture.on_path.insert(node.get());
   }
@@ -211,7 +224,7 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& s
   } restore{was_recording};
 
   for (std::size_t r = 0; r < roots.size(); ++r) {
-    TensorImpl& root = *target_of(roots[r].impl_ptr());
+    TensorImpl& root = *target_of(roots[r]);
     Tensor& slot = gradient_slot(root, capturing);
     if (slot.defined())
       slot = slot + seeds[r];
@@ -269,8 +282,8 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& s
         check_versions(node, step.x);
         for (std::size_t i = 0; i < dx.size(); ++i) {
           if (!dx[i].defined() || !node.inputs[i].requires_grad()) continue;
-          const std::shared_ptr<TensorImpl> target = target_of(node.inputs[i].impl_ptr());
-          if (!target || (capturing && !capture->on_path.contains(target.get()))) continue;
+          TensorImpl* target = target_of(node.inputs[i]);
+          if (!target || (capturing && !capture->on_path.contains(target))) continue;
           if (anomaly) detail::check_backward_anomaly(node, i, dx[i]);
           accumulate(*target, std::move(dx[i]), node, capturing);
         }
