@@ -2,6 +2,7 @@
 // the graph of its own gradient.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <memory>
@@ -187,4 +188,17 @@ TEST_CASE("higher order: a loop of create_graph gradients holds resident memory 
                       after / 1e6, growth_mb));
   CHECK(growth_mb <= 2.0);
 #endif
+}
+
+TEST_CASE("higher order: the nodes of a gradient's graph name the forward node whose backward made them") {
+  auto x = leaf({2.0});
+  const xg::Site site = xg::Site::current();
+  auto y = xg::mul(xg::mul(x, x, site), x, site);
+  auto g = xg::grad({xg::sum(y)}, {x}, {}, std::nullopt, true)[0];
+  CHECK(g.item() == 12.0);
+  const std::string tape = xg::tape_to_string(g);
+  CHECK(contains(tape, fmt::format("in the backward of 'mul' at test_higher_order.cpp:{}", site.line())));
+  // x, a = x * x (y itself is not read), 2 products in the backward of y = a * x, 2 in that of a, and 2
+  // accumulations into x (docs/autograd.md, section 10 draws this graph)
+  CHECK(std::count(tape.begin(), tape.end(), '\n') == 1 + 1 + 2 + 2 + 2);
 }
