@@ -72,9 +72,13 @@ path, old, new = sys.argv[1], sys.argv[2], sys.argv[3].replace('\\&', '&')
 text = open(path).read()
 if text.count(old) != 1:
     sys.exit(f"mutant site not found exactly once in {path}: {old}")
-open(path, "w").write(text.replace(old, new))
+text = text.replace(old, new)
+# a wrong factor (`* 0.5`) needs Tensor * double, declared in ops/arithmetic.hpp
+first_include = text.index('#include "')
+text = text[:first_include] + '#include "arithmetic.hpp"\n' + text[first_include:]
+open(path, "w").write(text)
 PY
-  build
+  build || { echo "mutant #$n does not compile: $file: $mutant" >&2; exit 1; }
   planted=$((planted + 1))
   if "$scratch/build/tests/xgrad_tests" -sf='*test_gradgrad_ops.cpp' >/dev/null 2>&1; then
     echo "NOT caught  #$n $file: $mutant"
