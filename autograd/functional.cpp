@@ -16,18 +16,6 @@ namespace xgrad {
 
 namespace {
 
-// torch.autograd.functional enables grad: f must record even when the caller is inside a NoGradGuard.
-class RecordingOn {
- public:
-  RecordingOn() : previous_(grad_mode::enabled()) { grad_mode::set_enabled(true); }
-  ~RecordingOn() { grad_mode::set_enabled(previous_); }
-  RecordingOn(const RecordingOn&) = delete;
-  RecordingOn& operator=(const RecordingOn&) = delete;
-
- private:
-  bool previous_;
-};
-
 std::string describe(const Tensor& t) { return fmt::format("{} {}", shape_str(t.shape()), dtype_name(t.dtype())); }
 
 // The tensors f is evaluated on. A detached copy that requires grad, so the caller's tensor needs
@@ -156,7 +144,7 @@ TensorsFn of_one(const TensorFn& f) {
 
 // --- vjp: v^T J = d<f, v>/dx ----------------------------------------------------------------------
 VjpsResult vjp(const TensorsFn& f, const std::vector<Tensor>& inputs, const Tensor& v, bool create_graph) {
-  RecordingOn recording;
+  EnableGradGuard recording;  // as torch.autograd.functional: f records even inside a NoGradGuard
   const std::vector<Tensor> x = prepare("vjp", inputs, create_graph);
   const Tensor out = evaluate("vjp", f, x);
   Tensor seed = v;
@@ -180,7 +168,7 @@ VjpResult vjp(const TensorFn& f, const Tensor& x, const Tensor& v, bool create_g
 // whatever u is: u = 0 serves. This needs only reverse mode, at the cost of two backwards, the second
 // through the graph the first recorded (so f's backward must be differentiable).
 JvpResult jvp(const TensorsFn& f, const std::vector<Tensor>& inputs, const std::vector<Tensor>& v, bool create_graph) {
-  RecordingOn recording;
+  EnableGradGuard recording;
   const std::vector<Tensor> x = prepare("jvp", inputs, create_graph);
   std::vector<Tensor> directions = v;
   if (directions.empty()) {
@@ -211,7 +199,7 @@ JvpResult jvp(const TensorFn& f, const Tensor& x, const Tensor& v, bool create_g
 // --- jacobian ------------------------------------------------------------------------------------
 std::vector<std::vector<Tensor>> jacobian(const MultiOutputFn& f, const std::vector<Tensor>& inputs,
                                           bool create_graph) {
-  RecordingOn recording;
+  EnableGradGuard recording;
   const std::vector<Tensor> x = prepare("jacobian", inputs, create_graph);
   const std::vector<Tensor> outputs = evaluate("jacobian", f, x);
   std::vector<std::vector<Tensor>> J;
@@ -230,7 +218,7 @@ Tensor jacobian(const TensorFn& f, const Tensor& x, bool create_graph) {
 
 // --- hessian: the Jacobian of the gradient, recorded with create_graph ------------------------------
 std::vector<std::vector<Tensor>> hessian(const TensorsFn& f, const std::vector<Tensor>& inputs, bool create_graph) {
-  RecordingOn recording;
+  EnableGradGuard recording;
   const std::vector<Tensor> x = prepare("hessian", inputs, create_graph);
   const Tensor out = evaluate("hessian", f, x);
   require_scalar("hessian", out);
@@ -246,7 +234,7 @@ Tensor hessian(const TensorFn& f, const Tensor& x, bool create_graph) {
 
 // --- hvp: H v = d<grad f, v>/dx, without forming H ------------------------------------------------
 HvpsResult hvp(const TensorsFn& f, const std::vector<Tensor>& inputs, const std::vector<Tensor>& v, bool create_graph) {
-  RecordingOn recording;
+  EnableGradGuard recording;
   const std::vector<Tensor> x = prepare("hvp", inputs, create_graph);
   if (v.size() != inputs.size())
     throw Error("hvp: {} tensors v for {} inputs; pass one per input", v.size(), inputs.size());

@@ -241,6 +241,20 @@ class NoGradGuard {
   bool previous_;
 };
 
+// Turns recording back on for its scope, inside a NoGradGuard (torch::AutoGradMode(true)): code that
+// differentiates inside a function evaluated without recording, such as a gradient penalty under
+// gradcheck's finite differences, or autograd/functional.hpp.
+class EnableGradGuard {
+ public:
+  EnableGradGuard() : previous_(grad_mode::enabled()) { grad_mode::set_enabled(true); }
+  ~EnableGradGuard() { grad_mode::set_enabled(previous_); }
+  EnableGradGuard(const EnableGradGuard&) = delete;
+  EnableGradGuard& operator=(const EnableGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
 bool should_record(std::span<const Tensor> inputs);
 
 namespace detail {

@@ -37,19 +37,6 @@ Tensor normal_like(const Shape& shape, std::mt19937_64& rng) {
   return Tensor(std::move(a));
 }
 
-// gradcheck evaluates its function under NoGradGuard for the differences; G must record f all the
-// same, or there would be no graph to take the first derivative from.
-class RecordingOn {
- public:
-  RecordingOn() : previous_(grad_mode::enabled()) { grad_mode::set_enabled(true); }
-  ~RecordingOn() { grad_mode::set_enabled(previous_); }
-  RecordingOn(const RecordingOn&) = delete;
-  RecordingOn& operator=(const RecordingOn&) = delete;
-
- private:
-  bool previous_;
-};
-
 }  // namespace
 
 GradcheckReport gradgradcheck(const GradcheckFn& f, std::vector<Tensor> inputs, const GradcheckOptions& options) {
@@ -72,7 +59,7 @@ GradcheckReport gradgradcheck(const GradcheckFn& f, std::vector<Tensor> inputs, 
     // gradcheck records only for its analytic pass; there the first derivative must be recorded too
     // (create_graph). The differences need only its value.
     const bool analytic = grad_mode::enabled();
-    RecordingOn recording;
+    EnableGradGuard recording;
     const Tensor out = f(x);
     if (!out.defined()) throw Error("gradgradcheck: f returned an undefined tensor");
     if (!r.defined()) r = normal_like(out.shape(), rng).to(out.dtype());
@@ -91,7 +78,7 @@ GradcheckReport gradgradcheck(const GradcheckFn& f, std::vector<Tensor> inputs, 
   };
   // gradcheck's analytic pass runs in the caller's mode: recording, even inside a NoGradGuard, so
   // that grad_mode tells G which pass it is in.
-  RecordingOn recording;
+  EnableGradGuard recording;
   return gradcheck(G, std::move(inputs), options);
 }
 

@@ -202,3 +202,40 @@ TEST_CASE("higher order: the nodes of a gradient's graph name the forward node w
   // accumulations into x (docs/autograd.md, section 10 draws this graph)
   CHECK(std::count(tape.begin(), tape.end(), '\n') == 1 + 1 + 2 + 2 + 2);
 }
+
+TEST_CASE("higher order: a gradient penalty ||d score / d x||^2 reaches the weights (MLP and ConvNet)") {
+  xg::manual_seed(21);
+  // the penalty as a function of the weights, its gradient checked by centered differences
+  const xg::Tensor x = xg::randn({3, 4}, xg::f64);
+  auto mlp_penalty = [&](const std::vector<xg::Tensor>& w) {
+    xg::EnableGradGuard recording;  // gradcheck evaluates f without recording; the penalty needs a graph
+    xg::Tensor xi = x.detach().requires_grad_();
+    const xg::Tensor score = xg::sum(xg::linear(xg::tanh(xg::linear(xi, w[0], w[1])), w[2], w[3]));
+    const xg::Tensor gx = xg::grad({score}, {xi}, {}, std::nullopt, /*create_graph=*/true)[0];
+    return xg::sum(gx * gx);
+  };
+  const auto mlp =
+      xg::gradcheck(mlp_penalty,
+                    {xg::randn({5, 4}, xg::f64).requires_grad_(), xg::randn({5}, xg::f64).requires_grad_(),
+                     xg::randn({2, 5}, xg::f64).requires_grad_(), xg::randn({2}, xg::f64).requires_grad_()});
+  INFO(fmt::format("{}", mlp));
+  CHECK(mlp.ok);
+  CHECK(mlp.max_rel_error < 1e-6);
+
+  const xg::Tensor images = xg::randn({2, 1, 6, 6}, xg::f64);
+  auto conv_penalty = [&](const std::vector<xg::Tensor>& w) {
+    xg::EnableGradGuard recording;
+    xg::Tensor xi = images.detach().requires_grad_();
+    xg::Tensor h = xg::tanh(xg::conv2d(xi, w[0], w[1], 1, 1));
+    h = xg::avg_pool2d(h, 2);
+    const xg::Tensor score = xg::sum(xg::linear(xg::flatten(h, 1), w[2]));
+    const xg::Tensor gx = xg::grad({score}, {xi}, {}, std::nullopt, true)[0];
+    return xg::sum(gx * gx);
+  };
+  const auto conv = xg::gradcheck(conv_penalty, {xg::randn({2, 1, 3, 3}, xg::f64).requires_grad_(),
+                                                 xg::randn({2}, xg::f64).requires_grad_(),
+                                                 xg::randn({3, 18}, xg::f64).requires_grad_()});
+  INFO(fmt::format("{}", conv));
+  CHECK(conv.ok);
+  CHECK(conv.max_rel_error < 1e-6);
+}
