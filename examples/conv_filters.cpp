@@ -1,4 +1,4 @@
-// First-layer ConvNet filters, the CS231n notes' first way to look inside a trained network: the
+// First-layer ConvNet filters, which the CS231n notes list among what to monitor for ConvNets: the
 // weights of the first convolution, which sees pixels directly, are smooth and structured (edge and
 // blob detectors) in a well-trained net and noisy in a badly trained one.
 //

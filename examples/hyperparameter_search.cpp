@@ -67,7 +67,7 @@ Trial run_trial(const Config& c, std::size_t id, double lr, double reg, std::siz
   return {id, lr, reg, last.loss, last.train_acc, solver.best_val_acc, sw.seconds(), model};
 }
 
-// The notes' rule of thumb: a run whose loss ends above 3x the initial loss (ln 10 here) has exploded.
+// A rule of thumb (ours, not the notes'): a run whose loss ends above 3x the initial loss (ln 10 here) has exploded.
 bool diverged(const Trial& t) { return !std::isfinite(t.loss) || t.loss > 3 * std::log(10.0); }
 
 void print_ranked(std::vector<Trial>& trials) {
@@ -84,7 +84,8 @@ void print_ranked(std::vector<Trial>& trials) {
   }
 }
 
-// The notes' warning: a best value at the edge of the searched range means the range should move.
+// A best value at the edge of the searched range means the range should move (a common caution, not
+// one the notes state).
 void warn_at_edge(const char* name, double value, LogRange range) {
   const double x = std::log10(value), margin = 0.1 * (range.hi - range.lo);
   if (x < range.lo + margin || x > range.hi - margin)

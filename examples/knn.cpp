@@ -3,8 +3,9 @@
 //   knn                                   # 5000 train, 1000 test, k in {1,3,5,8,10,12,15,20}: a few seconds
 //   knn --train 500 --test 100 --check 5  # a smoke test: under a second
 //
-// 1. The L2 distance matrix three ways, as in the notes' assignment: two loops, one loop (one row
-//    of differences at a time), and no loops, through one matrix product:
+// 1. The L2 distance matrix three ways (CS231n's first assignment; the notes define only the
+//    distance): two loops, one loop (one row of differences at a time), and no loops, through one
+//    matrix product:
 //        |x - y|^2 = |x|^2 + |y|^2 - 2 x.y     for all pairs at once: a column + a row - 2 X Y^T.
 //    The three are checked equal (to float rounding) and timed.
 // 2. k chosen by 5-fold cross-validation on the training subset, for L1 and L2 distance: the
@@ -204,7 +205,7 @@ int main(int argc, char** argv) {
         same_nn += nn_two == nn_none;
       }
       const bool ok = diff_none <= 1e-4 * largest && diff_one <= 1e-4 * largest;
-      fmt::print("L2 distances, {} test x {} training images (the notes' three implementations):\n", check, n_train);
+      fmt::print("L2 distances, {} test x {} training images (two loops, one loop, no loops):\n", check, n_train);
       fmt::print("  two loops (double)  {:8.3f} s  {:8.3f} ms per test image  (the reference)\n", t_two,
                  1e3 * t_two / double(check));
       fmt::print("  one loop            {:8.3f} s  {:8.3f} ms per test image  max |difference| {:.2e}\n", t_one,

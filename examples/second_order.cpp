@@ -1,6 +1,8 @@
-// Second-order optimization, the CS231n notes' "Second order methods" section: Newton's method,
-// L-BFGS and (first-order) SGD with momentum side by side on the notes' softmax classifier
-// (scores W x + b, cross-entropy, L2 regularization of W), full batch, f64, from one initialization.
+// Second-order optimization, the CS231n notes' lines on it made concrete ("Second-Order Optimization
+// Newton parameter update: bad for deep learning, inverting is O(N^3)"; L-BFGS "if you can afford to
+// do full batch updates"): Newton's method, L-BFGS and (first-order) SGD with momentum side by side on
+// the notes' softmax classifier (scores W x + b, cross-entropy, L2 regularization reg/2 * sum W^2),
+// full batch, f64, from one initialization.
 //
 //   second_order                                   # 1000 images pooled 4x4 to 49 features: seconds
 //   second_order --train 200 --iterations 20 --out /tmp/so   # a smoke test
@@ -54,10 +56,10 @@ struct SoftmaxProblem {
     const auto W = xg::reshape(xg::narrow(theta, 0, 0, nw), {num_classes, features});
     return xg::linear(x, W, xg::narrow(theta, 0, nw, num_classes));
   }
-  // cross-entropy + reg * sum(W^2); the bias is not regularized, as in the notes.
+  // cross-entropy + reg/2 * sum(W^2) (the notes' 1/2 lambda w^2); the bias is not regularized, as in the notes.
   xg::Tensor loss(const xg::Tensor& theta) const {
     const auto W = xg::narrow(theta, 0, 0, num_classes * features);
-    return xg::cross_entropy(scores(theta), labels) + reg * xg::l2_penalty({W});
+    return xg::cross_entropy(scores(theta), labels) + reg * xg::l2_penalty({W}, /*half=*/true);
   }
   double loss_value(const xg::Tensor& theta) const {
     xg::NoGradGuard no_grad;
@@ -245,7 +247,7 @@ int main(int argc, char** argv) {
   std::size_t n_train = 1000, iterations = 100, pool = 4;
   // tol_change: torch's 1e-9 is absolute, and here L-BFGS stops moving (g.d > -1e-9) at a loss gap of
   // ~3e-9 while max |g| is still ~4e-7; at 1e-12 the gradient tolerance, Newton's too, decides.
-  double reg = 1e-4, lr_sgd = 0, momentum = 0.9, tol_grad = 1e-7, tol_change = 1e-12, lambda = 1e-6;
+  double reg = 2e-4, lr_sgd = 0, momentum = 0.9, tol_grad = 1e-7, tol_change = 1e-12, lambda = 1e-6;
   std::uint64_t seed = 0;
   std::string data_dir = xg::data::default_mnist_dir, out = "out/second_order";
   CLI::App app{"Newton's method vs L-BFGS vs SGD on a softmax classifier, full batch: loss curves and costs"};
@@ -258,7 +260,7 @@ int main(int argc, char** argv) {
   app.add_option("--pool", pool, "average-pool k x k: (28/k)^2 features (1: all 784; P = 10 D + 10 parameters)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{28}))
       ->capture_default_str();
-  app.add_option("--reg", reg, "L2 strength: loss = cross-entropy + reg * sum(W^2)")
+  app.add_option("--reg", reg, "L2 strength: loss = cross-entropy + reg/2 * sum(W^2)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--lr-sgd", lr_sgd, "SGD's learning rate (0: the best of a grid by final loss)")
@@ -345,7 +347,7 @@ int main(int argc, char** argv) {
                newton_times.solve / double(n_newton), newton_times.shortened, newton_times.iterations,
                newton_times.lambda_max);
 
-    // Why the notes call Newton impractical for deep learning: the main job's ConvNet.
+    // Why the notes call Newton's update bad for deep learning (inverting is O(N^3)): the main job's ConvNet.
     {
       std::size_t convnet_params = 0;
       for (const auto& w : trainer::make_model("convnet")->parameters()) convnet_params += w.numel();

@@ -34,7 +34,8 @@ struct RNNOptions {
   std::size_t num_layers = 1;
   bool bias = true;
   bool batch_first = false;
-  double dropout = 0.0;  // on the outputs of every layer but the last, in training mode only
+  double dropout =
+      0.0;  // drop probability (not the notes' keep p), on every layer's output but the last; training only
   bool bidirectional = false;
   RNNNonlinearity nonlinearity = RNNNonlinearity::tanh;  // RNN only
 };

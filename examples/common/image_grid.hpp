@@ -17,7 +17,7 @@ namespace examples {
 
 enum class Scaling {
   per_tile,   // min-max of each tile to black..white (most contrast; magnitudes not comparable)
-  global,     // min-max over all tiles to black..white (the notes' weight pictures)
+  global,     // min-max over all tiles to black..white (magnitudes comparable across tiles)
   diverging,  // -m..0..m to blue..white..red, m the largest |value| over all tiles
 };
 

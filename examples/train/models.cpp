@@ -41,7 +41,7 @@ std::shared_ptr<nn::Sequential> make_model(const std::string& name) {
                           nn::Linear(32 * 7 * 7, 128, false),
                           nn::BatchNorm1d(128),
                           nn::ReLU(),
-                          nn::Dropout(0.3),
+                          nn::Dropout(0.3),  // drops 30% of units (p = drop probability; the notes' keep p = 0.7)
                           nn::Linear(128, 10)};
   } else {
     throw xgrad::Error("unknown model '{}' (known: {})", name, fmt::join(model_names(), ", "));
