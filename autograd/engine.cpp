@@ -18,6 +18,7 @@
 #include "anomaly.hpp"
 #include "dispatch.hpp"
 #include "hooks.hpp"
+#include "trace.hpp"
 
 namespace xgrad {
 
@@ -44,6 +45,19 @@ void check_versions(const TensorImpl& node, const BackwardInputs& x) {
       fail(fmt::format("its input {}", i), *in, node.input_version(i));
   }
   if (node.version != node.recorded_version) fail("its output", node, node.recorded_version);
+}
+
+// With create_graph, a dx that does not require grad although dy does was computed outside the tape
+// (raw arrays): differentiating through it again would give silent zeros. dx = J^T dy depends on dy
+// for every op, so this catches a raw local gradient as soon as a gradient with a graph reaches it.
+void check_differentiable(const TensorImpl& node, const std::vector<Tensor>& dx) {
+  for (std::size_t i = 0; i < dx.size(); ++i)
+    if (dx[i].defined() && node.inputs[i].requires_grad() && !dx[i].requires_grad())
+      throw BackwardError("backward with create_graph through {}: its local gradient for input {} was computed "
+                          "outside the tape (from raw arrays), so second derivatives through it would be silently "
+                          "zero; write it with recorded ops when node.create_graph is set, or declare it "
+                          "Differentiability::once",
+                          where(node), i);
 }
 
 // The gradient hooks of a tensor, in registration order; each may replace the gradient.
@@ -253,6 +267,9 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& s
   }
 
   const bool anomaly = is_anomaly_enabled();
+  // Traced backward (autograd/trace.hpp): null unless a TraceBackward guard is active on this thread.
+  detail::BackwardTracer* const tracer = detail::backward_tracer();
+  if (tracer) tracer->begin(order, roots);
   std::vector<Tensor> dx;
   std::vector<std::shared_ptr<TensorImpl>> finished_leaves;  // for cut_leaf_cycles
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
@@ -302,6 +319,8 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& s
       try {
         node.backward(step);
         check_versions(node, step.x);
+        if (create_graph && dy.requires_grad()) check_differentiable(node, dx);
+        if (tracer) tracer->step(node, y, dy, dx);
         for (std::size_t i = 0; i < dx.size(); ++i) {
           if (!dx[i].defined() || !node.inputs[i].requires_grad()) continue;
           TensorImpl* target = target_of(node.inputs[i]);

@@ -239,3 +239,23 @@ TEST_CASE("higher order: a gradient penalty ||d score / d x||^2 reaches the weig
   CHECK(conv.ok);
   CHECK(conv.max_rel_error < 1e-6);
 }
+
+TEST_CASE("higher order: a raw local gradient not declared once is caught when a gradient with a graph reaches it") {
+  auto x = leaf({0.5, -1.0});
+  const xg::Site site = xg::Site::current();
+  auto square = [&](const xg::Tensor& t) {  // a user op whose backward is raw arrays, not declared once
+    return xg::record(
+        "raw_square", xg::Tensor(xt::xarray<double>(t.value<double>() * t.value<double>())), {t},
+        [](xg::Backward& node) {
+          node.dx[0] = xg::Tensor(xt::xarray<double>(2.0 * node.x[0].value<double>() * node.dy.value<double>()));
+        },
+        site);
+  };
+  // tanh's local gradient reads tanh's output, so the dy reaching raw_square has a graph
+  auto y = xg::sum(xg::tanh(square(x)));
+  const std::string message = error_of([&] { xg::grad({y}, {x}, {}, std::nullopt, true); });
+  CHECK(contains(message, "backward with create_graph through 'raw_square' recorded at"));
+  CHECK(contains(message, fmt::format("test_higher_order.cpp:{}", site.line())));
+  CHECK(contains(message, "its local gradient for input 0 was computed outside the tape"));
+  CHECK(contains(message, "Differentiability::once"));
+}
