@@ -21,6 +21,7 @@
 #include "data/dataset.hpp"
 #include "data/eigen.hpp"
 #include "data/idx.hpp"
+#include "data/sampler.hpp"
 #include "data/transforms.hpp"
 #include "nn/activation.hpp"
 #include "nn/batchnorm.hpp"

@@ -8,14 +8,27 @@ namespace xgrad::data {
 DataLoader::DataLoader(const Dataset& dataset, LoaderOptions options, BatchTransform transform)
     : dataset_(&dataset), options_(options), transform_(std::move(transform)) {
   if (options_.batch_size == 0) throw Error("DataLoader: batch_size must be at least 1");
+  if (options_.sampler && options_.sampler.size > dataset.size())
+    throw Error("DataLoader: the sampler visits {} examples per epoch but the dataset has {}", options_.sampler.size,
+                dataset.size());
 }
 
 std::size_t DataLoader::size() const {
-  const std::size_t n = dataset_->size(), b = options_.batch_size;
+  const std::size_t n = options_.sampler ? options_.sampler.size : dataset_->size(), b = options_.batch_size;
   return options_.drop_last ? n / b : (n + b - 1) / b;
 }
 
 std::vector<std::size_t> DataLoader::order(std::uint64_t epoch) const {
+  if (options_.sampler) {
+    std::vector<std::size_t> indices = options_.sampler.indices(epoch);
+    if (indices.size() != options_.sampler.size)
+      throw Error("DataLoader: the sampler gave {} indices for epoch {}, not the {} it promised", indices.size(), epoch,
+                  options_.sampler.size);
+    for (std::size_t i : indices)
+      if (i >= dataset_->size())
+        throw Error("DataLoader: the sampler gave index {} of a dataset of {}", i, dataset_->size());
+    return indices;
+  }
   if (options_.shuffle) return permutation(dataset_->size(), options_.seed, epoch);
   std::vector<std::size_t> identity(dataset_->size());
   for (std::size_t i = 0; i < identity.size(); ++i) identity[i] = i;

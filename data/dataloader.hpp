@@ -7,6 +7,7 @@
 //
 // Each pass (each begin()) is one epoch: with shuffle on, its order is permutation(N, seed, epoch),
 // so a run is reproducible and every epoch draws a new order. The Dataset must outlive the loader.
+// A sampler (data/sampler.hpp), when given, decides each epoch's indices instead (a distributed shard).
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -16,6 +17,7 @@
 
 #include "../autograd/tensor.hpp"
 #include "dataset.hpp"
+#include "sampler.hpp"
 
 namespace xgrad::data {
 
@@ -35,6 +37,8 @@ struct LoaderOptions {
   bool shuffle = true;
   bool drop_last = false;  // drop the last batch when it is smaller than batch_size
   std::uint64_t seed = 0;
+  // When set, epoch e visits sampler.indices(e) (shuffle and seed are then the sampler's business).
+  Sampler sampler = {};
 };
 
 class DataLoader {
@@ -51,7 +55,7 @@ class DataLoader {
   // The next epoch begin() will run (0 before the first pass); set it to resume a run.
   std::uint64_t epoch() const { return epoch_; }
   void set_epoch(std::uint64_t epoch) { epoch_ = epoch; }
-  // The example order of an epoch (identity when shuffle is off).
+  // The example order of an epoch (identity when shuffle is off; the sampler's when one is given).
   std::vector<std::size_t> order(std::uint64_t epoch) const;
   // Batch i of an epoch's order, transformed.
   Batch batch(const std::vector<std::size_t>& order, std::size_t i) const;

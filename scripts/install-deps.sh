@@ -5,7 +5,8 @@ set -euo pipefail
 packages=(g++ cmake ninja-build ccache pkg-config
           libxtensor-dev libxtensor-blas-dev libxsimd-dev xtl-dev libopenblas-dev
           doctest-dev libfmt-dev nlohmann-json3-dev zlib1g-dev dataset-fashion-mnist
-          libcli11-dev libstb-dev gnuplot-nox clang-format "$@")
+          libcli11-dev libstb-dev gnuplot-nox clang-format
+          libopenmpi-dev openmpi-bin "$@")  # OpenMPI: distributed/ (data-parallel training), optional for the core
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
