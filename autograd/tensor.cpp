@@ -131,6 +131,14 @@ Tensor& Tensor::retain_grad() {
   return *this;
 }
 Tensor Tensor::detach() const { return Tensor(std::make_shared<TensorImpl>(detail::checked_value("detach", *this))); }
+Tensor& Tensor::name(std::string display_name) {
+  if (!impl_) throw Error("name: the tensor is undefined (cannot name it '{}')", display_name);
+  impl_->name = std::make_unique<std::string>(std::move(display_name));
+  return *this;
+}
+
+std::string_view Tensor::name() const { return impl_ && impl_->name ? std::string_view(*impl_->name) : ""; }
+
 std::string_view Tensor::op() const { return impl_ && impl_->op ? impl_->op : ""; }
 const Site& Tensor::site() const {
   static const Site none{};

@@ -117,6 +117,11 @@ class Tensor {
   std::uint32_t version() const;
   void bump_version();  // for code that writes impl()->value directly
 
+  // A display name for printouts, traces and drawings (autograd/print.hpp, trace.hpp, dot.hpp):
+  // `auto q = (x + y).name("q");`. It changes nothing else; a Module names its parameters.
+  Tensor& name(std::string display_name);
+  std::string_view name() const;  // "" when unnamed
+
   // The tape node behind this tensor: its op name ("" for a leaf) and where it was recorded.
   std::string_view op() const;
   const Site& site() const;
@@ -156,6 +161,8 @@ struct TensorImpl {
   std::uint64_t visit = 0;           // traversal mark, so ordering needs no hash set
 
   std::unique_ptr<TensorHooks> hooks;  // null unless a hook was registered
+  // The display name, null unless named: one pointer, so an op's output costs no more than before.
+  std::unique_ptr<std::string> name;
   // The gradient of the running backward before it lands: a hooked leaf's (before its hooks), and in
   // xg::grad every tensor's (which leaves grad() alone).
   Tensor pass_grad;

@@ -100,12 +100,28 @@ std::vector<Tensor> Module::parameters() const {
   return out;
 }
 
+namespace {
+// Gives t the display name `path` unless it has a longer one already or one the user chose.
+void extend_name(Tensor t, const std::string& path) {
+  const std::string_view current = t.name();
+  if (current == path) return;
+  if (current.empty() ||
+      (path.size() > current.size() && path.ends_with(current) && path[path.size() - current.size() - 1] == '.'))
+    t.name(path);
+}
+}  // namespace
+
 NamedTensors Module::named_parameters() const {
   NamedTensors out;
   walk(*this, "", [&](const Module& m, const std::string& prefix) {
     for (const auto& [name, p] : m.params_) out.emplace_back(prefix + name, p);
   });
+  for (const auto& [name, p] : out) extend_name(p, name);
   return out;
+}
+
+void Module::name_parameters_of(const std::string& prefix, const Module& child) {
+  for (const auto& [name, p] : child.named_parameters()) extend_name(p, prefix + "." + name);
 }
 
 NamedTensors Module::named_buffers() const {
@@ -157,6 +173,7 @@ void Module::requires_grad_(bool on) {
 Tensor Module::register_parameter(const std::string& name, Tensor value) {
   check_new_name(name);
   value.requires_grad_();
+  extend_name(value, name);
   params_.emplace_back(name, value);
   return value;
 }

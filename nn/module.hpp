@@ -107,6 +107,7 @@ class Module {
     check_new_name(name);
     if (module && module->Module::registered_name_.empty()) module->Module::registered_name_ = name;
     children_.emplace_back(name, module);
+    if (module) name_parameters_of(name, *module);
     return module;
   }
   template <class M>
@@ -116,6 +117,11 @@ class Module {
 
  private:
   void check_new_name(const std::string& name) const;
+  // Display names (Tensor::name) for printouts: a parameter is named at registration ("weight") and
+  // its name grows to the dotted path as its module is registered in a parent ("fc1.weight") and
+  // whenever named_parameters() runs on an ancestor, so a submodule registered late is named too.
+  // A name the user gave (not a suffix of the path) is kept.
+  static void name_parameters_of(const std::string& prefix, const Module& child);
   NamedTensors params_, buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
