@@ -3,6 +3,7 @@
 //   train --model convnet --epochs 4            # the README's command: >= 90% test accuracy
 //   train --model mlp --optimizer momentum --lr 0.05 --schedule cosine
 //   train --model softmax --sanity-checks
+//   mpirun -np 2 train --distributed                 # data-parallel on MPI (docs/distributed.md)
 //
 // Writes <out>/history.csv, <out>/loss.csv, PNG plots (with gnuplot), <out>/best.safetensors and
 // <out>/last.safetensors (model + optimizer state); --resume continues from last.safetensors.
@@ -20,6 +21,10 @@
 
 #include "models.hpp"
 #include "solver.hpp"
+#ifdef XGRAD_TRAIN_DISTRIBUTED
+#include <mpi.h>
+#include <xgrad/distributed/distributed.hpp>
+#endif
 #include "validators.hpp"
 
 namespace xg = xgrad;
@@ -28,13 +33,16 @@ using trainer::Solver;
 
 namespace {
 
+// False on the ranks other than 0 of a --distributed run: they neither print nor write files.
+bool main_process = true;
+
 struct Config {
   std::string model = "convnet", optimizer = "adam", schedule = "cosine";
   double lr = 0, reg = 0, momentum = 0.9;
   std::size_t epochs = 5, batch_size = 64, validation = 5000, train_subset = 0, warmup = 0;
   std::uint64_t seed = 0;
   std::string data_dir = "/usr/share/datasets/fashion-mnist", out = "out";
-  bool resume = false, sanity_checks = false, augment = false, detect_anomaly = false;
+  bool resume = false, sanity_checks = false, augment = false, detect_anomaly = false, distributed = false;
   bool validation_given = false, momentum_given = false;  // given on the command line, not the defaults
 };
 
@@ -234,6 +242,9 @@ void add_options(CLI::App& app, Config& c) {
   app.add_flag("--detect-anomaly", c.detect_anomaly,
                "check every op's output and every gradient for NaN/Inf and stop at the first, naming the op and line "
                "(slower)");
+  app.add_flag("--distributed", c.distributed,
+               "data-parallel training on MPI: run under mpirun -np N; --batch-size is the global batch, split "
+               "across the ranks; rank 0 prints and writes the files (needs a build with MPI)");
   app.failure_message([](const CLI::App*, const CLI::Error& e) { return usage_error(e.what()); });
 }
 
@@ -246,7 +257,50 @@ void check_option_pairs(const Config& c) {
     throw OptionError("--momentum {} has no effect with --optimizer {} (only with momentum or nesterov)", c.momentum,
                       c.optimizer);
   if (fs::exists(c.out) && !fs::is_directory(c.out)) throw OptionError("--out {} is a file, not a directory", c.out);
+#ifdef XGRAD_TRAIN_DISTRIBUTED
+  const std::size_t world = xg::dist::world_size();
+  if (c.distributed && c.batch_size % world != 0)
+    throw OptionError("--batch-size {} must be a multiple of the {} ranks (it is the global batch, split across them)",
+                      c.batch_size, world);
+  if (c.distributed && c.sanity_checks) throw OptionError("--sanity-checks runs on one process, without --distributed");
+#else
+  if (c.distributed)
+    throw OptionError("--distributed: this trainer was built without MPI (apt-get install libopenmpi-dev openmpi-bin, "
+                      "then configure again)");
+#endif
 }
+
+// Data-parallel wiring (--distributed): the model is wrapped after it is made, the Solver gets this
+// rank's shard, the gradient average after every backward, and sums over the ranks. Rank 0 prints and
+// writes; every rank reads a --resume checkpoint (one directory shared by all, or copies).
+struct Distributed {
+  bool on = false;
+  bool main_process = true;
+#ifdef XGRAD_TRAIN_DISTRIBUTED
+  std::unique_ptr<xg::dist::DataParallel> ddp;
+#endif
+  void wrap(const Config& c, xg::nn::Module& model, const xg::data::Dataset& train, trainer::SolverOptions& options) {
+    if (!on) return;
+#ifdef XGRAD_TRAIN_DISTRIBUTED
+    ddp = std::make_unique<xg::dist::DataParallel>(model);
+    xg::manual_seed(c.seed + 1000 * xg::dist::rank());  // each rank its own dropout masks and augmentation
+    options.batch_size = c.batch_size / xg::dist::world_size();
+    options.sampler = xg::dist::shard(train, {.seed = c.seed});
+    options.after_backward = [this] { ddp->synchronize(); };
+    options.sum_over_ranks = [](std::vector<double>& values) {
+      MPI_Allreduce(MPI_IN_PLACE, values.data(), int(values.size()), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    };
+    options.rank = xg::dist::rank();
+    options.world_size = xg::dist::world_size();
+    options.verbose = main_process;
+    if (main_process)
+      fmt::print("distributed: {} ranks, {} images per rank and step (global batch {}), gradients in {} buckets\n",
+                 xg::dist::world_size(), options.batch_size, c.batch_size, ddp->bucket_count());
+#else
+    (void)c, (void)model, (void)train, (void)options;
+#endif
+  }
+};
 
 // The epoch <out>/last.safetensors ends, checked before the data is loaded.
 std::size_t check_resume(const Config& c, const fs::path& last) {
@@ -300,14 +354,15 @@ void resume(const Config& c, Solver& solver, xg::nn::Module& model, xg::optim::O
     const xg::Metadata meta = xg::load_metadata(best.string());
     if (const auto acc = meta.find("val_acc"); acc != meta.end()) solver.best_val_acc = std::stod(acc->second);
   }
-  fmt::print("resumed from {} after epoch {}\n", last.string(), epoch);
+  if (main_process) fmt::print("resumed from {} after epoch {}\n", last.string(), epoch);
 }
 
 // A nan or inf loss: say where, keep the checkpoints of the last good epoch as they are.
 int report_divergence(const Solver& solver, const fs::path& out) {
   const trainer::Divergence& d = *solver.diverged;
-  write_history(out, solver);  // loss.csv ends with the non-finite loss
-  std::fflush(stdout);         // the message comes after the output so far, also in a log of both
+  if (!main_process) return exit_diverged;  // every rank saw the same (global) loss
+  write_history(out, solver);               // loss.csv ends with the non-finite loss
+  std::fflush(stdout);                      // the message comes after the output so far, also in a log of both
   const std::size_t kept = solver.epochs.empty() ? solver.start_epoch : solver.epochs.back().epoch;
   const std::string checkpoints =
       kept == 0 ? std::string("no checkpoint was written")
@@ -358,8 +413,9 @@ int run(const Config& c) {
   // Per-channel normalization, fitted on the training split only and applied to every batch, so the
   // images stay the file's bytes (47 MB for the training set instead of 188 MB of floats).
   const xg::data::ChannelNormalize normalize(train);
-  fmt::print("data: {} train, {} validation, {} test images from {}\n", train.size(), validation.size(), test.size(),
-             c.data_dir);
+  if (main_process)
+    fmt::print("data: {} train, {} validation, {} test images from {}\n", train.size(), validation.size(), test.size(),
+               c.data_dir);
   if (c.sanity_checks) return sanity_checks(c, normalize.transform(train.subset(0, 500))) == 0 ? 0 : 1;
 
   xg::manual_seed(c.seed);
@@ -372,40 +428,48 @@ int run(const Config& c) {
         xg::optim::ReduceLROnPlateau>(*optimizer,
                                       xg::optim::ReduceLROnPlateauOptions{.mode = xg::optim::PlateauMode::max,
                                                                           .patience = 1});
-  fmt::print("{}", model->summary({1, 1, 28, 28}));
-
-  fs::create_directories(out);
-  remove_stale_temporaries(out);
-  Solver solver(*model, *optimizer, train, validation,
-                {.epochs = c.epochs,
-                 .batch_size = c.batch_size,
-                 .loss = c.model == "svm" ? "svm" : "cross_entropy",
-                 .reg = c.reg,
-                 .seed = c.seed,
-                 .augment = c.augment,
-                 .preprocess = normalize,
-                 .stop_on_nonfinite_loss = true});
+  if (main_process) {
+    fmt::print("{}", model->summary({1, 1, 28, 28}));
+    fs::create_directories(out);
+    remove_stale_temporaries(out);
+  }
+  trainer::SolverOptions options{.epochs = c.epochs,
+                                 .batch_size = c.batch_size,
+                                 .loss = c.model == "svm" ? "svm" : "cross_entropy",
+                                 .reg = c.reg,
+                                 .seed = c.seed,
+                                 .augment = c.augment,
+                                 .preprocess = normalize,
+                                 .stop_on_nonfinite_loss = true};
+  Distributed distributed{.on = c.distributed, .main_process = main_process};
+  distributed.wrap(c, *model, train, options);
+  Solver solver(*model, *optimizer, train, validation, options);
   if (c.resume) resume(c, solver, *model, *optimizer, schedule.get(), out, resume_epoch);
   solver.on_epoch_end = [&](const trainer::EpochRecord& r) {
     const xg::Metadata meta{{"epoch", std::to_string(r.epoch)},
                             {"model", c.model},
                             {"val_acc", fmt::format("{:.6f}", r.val_acc)}};
-    xg::save(*model, *optimizer, (out / "last.safetensors").string(), meta);
-    if (r.val_acc >= solver.best_val_acc) xg::save(*model, *optimizer, (out / "best.safetensors").string(), meta);
+    if (main_process) {  // the ranks hold identical models: one writes
+      xg::save(*model, *optimizer, (out / "last.safetensors").string(), meta);
+      if (r.val_acc >= solver.best_val_acc) xg::save(*model, *optimizer, (out / "best.safetensors").string(), meta);
+    }
     if (schedule) schedule->step();
     if (plateau) plateau->step(r.val_acc);
-    write_history(out, solver);
-    warn_if_exploding(solver, r);
+    if (main_process) {
+      write_history(out, solver);
+      warn_if_exploding(solver, r);
+    }
   };
   solver.train();
   if (solver.diverged) return report_divergence(solver, out);
-  plot(out);
+  if (main_process) plot(out);
   // After a resume without a better epoch, the best parameters are only in best.safetensors.
   if (solver.best_params.empty() && fs::exists(out / "best.safetensors"))
     xg::load(*model, (out / "best.safetensors").string());
   solver.restore_best();
   const double test_acc = solver.accuracy(test);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!main_process) return 0;
   fmt::print("best validation accuracy {:.2f}%\n", 100 * solver.best_val_acc);
   fmt::print("test accuracy {:.2f}% ({} images, model {}, {:.0f} s in all)\n", 100 * test_acc, test.size(), c.model,
              seconds);
@@ -422,13 +486,23 @@ int main(int argc, char** argv) {
   c.validation_given = app.count("--validation") > 0;
   c.momentum_given = app.count("--momentum") > 0;
   xg::set_detect_anomaly(c.detect_anomaly);
+#ifdef XGRAD_TRAIN_DISTRIBUTED
+  if (c.distributed) {
+    xg::dist::init(argc, argv);
+    main_process = xg::dist::is_main_process();
+  }
+#endif
   try {
     return run(c);
-  } catch (const OptionError& e) {
+  } catch (const OptionError& e) {  // every rank finds the same bad option: rank 0 says it
     std::fflush(stdout);
-    fmt::print(stderr, "{}", usage_error(e.what()));
+    if (main_process) fmt::print(stderr, "{}", usage_error(e.what()));
     return exit_bad_option;
   } catch (const std::exception& e) {
+#ifdef XGRAD_TRAIN_DISTRIBUTED
+    // Another rank may be waiting in a collective: end them all (MPI_Abort), never return alone.
+    if (c.distributed && xg::dist::world_size() > 1) xg::dist::abort(fmt::format("error: {}", e.what()));
+#endif
     fmt::print(stderr, "error: {}\n", e.what());
     return 1;
   }

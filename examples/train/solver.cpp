@@ -33,7 +33,10 @@ double Solver::accuracy(const xg::data::Dataset& data, std::size_t max_samples) 
   model_.eval();
   xg::NoGradGuard no_grad;
   const std::size_t n = max_samples && max_samples < data.size() ? max_samples : data.size();
-  const xg::data::Dataset part = n < data.size() ? data.subset(0, n) : data;
+  // Distributed: this rank's slice of the n examples; the counts are summed over the ranks.
+  const std::size_t begin = n * options_.rank / options_.world_size,
+                    end = n * (options_.rank + 1) / options_.world_size;
+  const xg::data::Dataset part = begin > 0 || end < data.size() ? data.subset(begin, end) : data;
   xg::data::DataLoader loader(part, {.batch_size = 500, .shuffle = false}, options_.preprocess);
   std::size_t correct = 0;
   for (auto& batch : loader) {
@@ -41,7 +44,9 @@ double Solver::accuracy(const xg::data::Dataset& data, std::size_t max_samples) 
     for (std::size_t i = 0; i < predicted.size(); ++i) correct += std::int64_t(predicted[i]) == batch.labels[i];
   }
   model_.train(was_training);
-  return n ? double(correct) / double(n) : 0.0;
+  std::vector<double> count{double(correct)};
+  if (options_.sum_over_ranks) options_.sum_over_ranks(count);
+  return n ? count[0] / double(n) : 0.0;
 }
 
 void Solver::train() {
@@ -52,7 +57,11 @@ void Solver::train() {
       xg::data::random_horizontal_flip(b.images.mutable_value<float>());
       xg::data::random_crop(b.images.mutable_value<float>(), 2);
     });
-  xg::data::DataLoader loader(train_, {.batch_size = options_.batch_size, .shuffle = true, .seed = options_.seed},
+  xg::data::DataLoader loader(train_,
+                              {.batch_size = options_.batch_size,
+                               .shuffle = true,
+                               .seed = options_.seed,
+                               .sampler = options_.sampler},
                               xg::data::compose(std::move(transforms)));
   const auto named = model_.named_parameters();
   for (std::size_t epoch = start_epoch; epoch < options_.epochs; ++epoch) {
@@ -68,7 +77,12 @@ void Solver::train() {
       optimizer_.zero_grad();
       const xg::Tensor scores = model_(batch.images);
       const xg::Tensor l = loss(scores, batch.labels);
-      const double value = l.item();
+      double value = l.item();
+      if (options_.sum_over_ranks) {  // the mean over the global batch (equal shards), the same on every rank
+        std::vector<double> sum{value};
+        options_.sum_over_ranks(sum);
+        value = sum[0] / double(options_.world_size);
+      }
       if (options_.stop_on_nonfinite_loss && !std::isfinite(value)) {
         // Before backward() and step(): the parameters stay those that produced the last finite loss.
         progress.finish();
@@ -77,6 +91,7 @@ void Solver::train() {
         return;
       }
       l.backward();
+      if (options_.after_backward) options_.after_backward();
       // The update/weight ratio, measured on the first batch of each epoch.
       std::vector<xg::Tensor> before;
       if (batch_index == 0)
@@ -93,9 +108,16 @@ void Solver::train() {
       for (std::size_t i = 0; i < predicted.size(); ++i) correct += std::int64_t(predicted[i]) == batch.labels[i];
       seen += batch.size();
       ++batch_index;
-      progress.update(batch_index, loss_sum / double(seen), double(correct) / double(seen), seen);
+      if (options_.verbose)
+        progress.update(batch_index, loss_sum / double(seen), double(correct) / double(seen),
+                        seen * options_.world_size);
     }
-    progress.finish();
+    if (options_.verbose) progress.finish();
+    if (options_.sum_over_ranks) {  // the epoch's counts over every rank's shard
+      std::vector<double> counts{loss_sum, double(seen), double(correct)};
+      options_.sum_over_ranks(counts);
+      loss_sum = counts[0], seen = std::size_t(counts[1]), correct = std::size_t(counts[2]);
+    }
     record.loss = loss_sum / double(std::max<std::size_t>(seen, 1));
     record.seconds = progress.elapsed();
     record.train_acc = accuracy(train_, options_.accuracy_samples);

@@ -31,6 +31,15 @@ struct SolverOptions {
   // Stop train() at the first nan or inf loss, before its backward pass and update, and fill
   // Solver::diverged (the other examples keep training and judge the final loss themselves).
   bool stop_on_nonfinite_loss = false;
+  // Data-parallel training (train --distributed): this rank's shard of every epoch, what to run after
+  // every backward (DataParallel::synchronize), and an in-place sum over the ranks. With them the
+  // iteration losses, the epoch's counts and the accuracies are global (every rank sees the same and
+  // stops at the same nan), and accuracy() evaluates a 1/world_size slice of the data on each rank.
+  // Kept as plain functions so the Solver needs no MPI.
+  xg::data::Sampler sampler = {};
+  std::function<void()> after_backward = {};
+  std::function<void(std::vector<double>&)> sum_over_ranks = {};
+  std::size_t rank = 0, world_size = 1;
 };
 
 // Where training stopped on a nan or inf loss.
