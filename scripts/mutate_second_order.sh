@@ -5,18 +5,20 @@
 # gradient must stay differentiable, or a wrong factor in the gradient of a backward-only op), so
 # the first-order tests cannot see it; only a second-order check can.
 #
-#   scripts/mutate_second_order.sh [--seed S] [--count K]
+#   scripts/mutate_second_order.sh [--seed S] [--count K] [--only N]
 #
-# Runs all mutants in order by default; --seed/--count run K of them chosen at random from seed S.
+# Runs all mutants in order by default; --seed/--count run K of them chosen at random from seed S;
+# --only N runs mutant N alone.
 # Needs ~40 s per mutant (one translation unit and two links). Not part of CI: it rebuilds too much.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seed="" count=0
+seed="" count=0 only=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --seed) seed="$2"; shift 2 ;;
     --count) count="$2"; shift 2 ;;
-    *) echo "usage: $0 [--seed S] [--count K]" >&2; exit 2 ;;
+    --only) only="$2"; shift 2 ;;
+    *) echo "usage: $0 [--seed S] [--count K] [--only N]" >&2; exit 2 ;;
   esac
 done
 
@@ -47,7 +49,9 @@ LIST
 )
 total=$(printf '%s\n' "$mutants" | wc -l)
 chosen=$(seq 1 "$total")
-if [ -n "$seed" ] && [ "$count" -gt 0 ]; then
+if [ -n "$only" ]; then
+  chosen="$only"
+elif [ -n "$seed" ] && [ "$count" -gt 0 ]; then
   chosen=$(seq 1 "$total" | shuf --random-source=<(yes "$seed") -n "$count" | sort -n)
 fi
 

@@ -41,8 +41,8 @@ void check2(const xg::GradcheckFn& f, const Inputs& inputs, const std::string& w
   CHECK(report.checked > 0);
 }
 
-const std::vector<std::pair<xg::Shape, xg::Shape>> broadcasts = {
-    {{2, 3}, {2, 3}}, {{2, 3}, {3}}, {{2, 1}, {1, 3}}, {{3}, {2, 3}}, {{2, 3}, {}}, {{}, {2, 3}}};
+const std::vector<std::pair<xg::Shape, xg::Shape>> broadcasts = {{{2, 3}, {2, 3}}, {{2, 3}, {3}}, {{2, 1}, {1, 3}},
+                                                                 {{3}, {2, 3}},    {{2, 3}, {}},  {{}, {2, 3}}};
 
 }  // namespace
 
@@ -121,12 +121,18 @@ TEST_CASE("gradgrad: shape ops") {
   check2([&](const Inputs& t) { return cube(xg::flatten(t[0], 1)); }, {normal({2, 2, 2})}, "flatten");
   check2([&](const Inputs& t) { return cube(xg::squeeze(xg::unsqueeze(t[0], 1), 1)); }, {normal({2, 3})},
          "unsqueeze/squeeze");
-  check2([&](const Inputs& t) { return cube(xg::concat({t[0], t[1]}, 1)); }, {normal({2, 1}), normal({2, 3})},
-         "concat");
+  check2(
+      [&](const Inputs& t) {
+        return cube(xg::concat({t[0], t[1]}, 1));
+      },
+      {normal({2, 1}), normal({2, 3})}, "concat");
   check2([&](const Inputs& t) { return cube(xg::stack({t[0], t[1]}, 0)); }, {normal({2, 3}), normal({2, 3})}, "stack");
   check2([&](const Inputs& t) { return cube(xg::narrow(t[0], 1, 1, 2)); }, {normal({2, 4})}, "narrow");
-  check2([&](const Inputs& t) { return cube(xg::index_select(t[0], 1, {2, 0, 2})); }, {normal({2, 3, 2})},
-         "index_select (repeated index)");
+  check2(
+      [&](const Inputs& t) {
+        return cube(xg::index_select(t[0], 1, {2, 0, 2}));
+      },
+      {normal({2, 3, 2})}, "index_select (repeated index)");
   check2([&](const Inputs& t) { return cube(xg::expand(t[0], {2, 3})); }, {normal({1, 3})}, "expand");
   check2([&](const Inputs& t) { return cube(xg::sum_to(t[0], {1, 3})); }, {normal({2, 3})}, "sum_to");
   check2([&](const Inputs& t) { return cube(xg::pick(t[0], {2, 0})); }, {normal({2, 3})}, "pick");
@@ -165,8 +171,11 @@ TEST_CASE("gradgrad: softmax, log_softmax and every loss") {
          "mse_loss");
   check2([&](const Inputs& t) { return xg::l1_loss(t[0], t[1]) * xg::sum(t[0] * t[1]); },
          {distinct({2, 3}), distinct({2, 3}, 0.185)}, "l1_loss");
-  check2([&](const Inputs& t) { return xg::l2_penalty({t[0], t[1]}) * xg::l1_penalty({t[0]}); },
-         {away_from_zero({2, 2}), normal({3})}, "l1/l2 penalties");
+  check2(
+      [&](const Inputs& t) {
+        return xg::l2_penalty({t[0], t[1]}) * xg::l1_penalty({t[0]});
+      },
+      {away_from_zero({2, 2}), normal({3})}, "l1/l2 penalties");
 }
 
 TEST_CASE("gradgrad: conv2d by both algorithms, max and avg pool") {
@@ -202,16 +211,22 @@ TEST_CASE("gradgrad: conv2d by both algorithms, max and avg pool") {
         return y * y;
       },
       {distinct({1, 2, 4, 4}, 0.05)}, "max_pool2d 2x2");
-  check2([](const Inputs& t) { return xg::max_pool2d(xg::tanh(t[0]), {3, 2}, {1, 2}); }, {distinct({2, 1, 5, 4})},
-         "max_pool2d 3x2 stride 1,2 (overlapping)");
+  check2(
+      [](const Inputs& t) {
+        return xg::max_pool2d(xg::tanh(t[0]), {3, 2}, {1, 2});
+      },
+      {distinct({2, 1, 5, 4})}, "max_pool2d 3x2 stride 1,2 (overlapping)");
   check2(
       [](const Inputs& t) {
         const T y = xg::avg_pool2d(t[0], 2);
         return y * y * y;
       },
       {normal({1, 2, 4, 4})}, "avg_pool2d 2x2");
-  check2([](const Inputs& t) { return xg::tanh(xg::avg_pool2d(t[0], {3, 2}, {1, 2})); }, {normal({2, 1, 5, 4})},
-         "avg_pool2d 3x2 stride 1,2 (overlapping)");
+  check2(
+      [](const Inputs& t) {
+        return xg::tanh(xg::avg_pool2d(t[0], {3, 2}, {1, 2}));
+      },
+      {normal({2, 1, 5, 4})}, "avg_pool2d 3x2 stride 1,2 (overlapping)");
 }
 
 TEST_CASE("gradgrad: batch norm in both forms, training and eval, 2-D and 4-D") {
@@ -239,7 +254,13 @@ TEST_CASE("gradgrad: batch norm in both forms, training and eval, 2-D and 4-D") 
 
 TEST_CASE("gradgrad: dropout, Embedding and the recurrent cells") {
   xg::manual_seed(19);
-  check2([](const Inputs& t) { return xg::dropout(t[0] * t[0], 0.4, true); }, {normal({3, 4})}, "dropout");
+  // dropout's dy must itself depend on x (a product after it), or dropping dy's graph would go unseen
+  check2(
+      [](const Inputs& t) {
+        const T y = xg::dropout(t[0] * t[0], 0.4, true);
+        return xg::tanh(y) * t[0];
+      },
+      {normal({3, 4})}, "dropout");
   nn::Embedding embedding(5, 3);
   embedding.to(xg::f64);
   const T ids = xg::tensor({4.0, 1.0, 4.0});
