@@ -64,6 +64,9 @@ expect_refused "--warmup: -1 is out of range" --warmup -1
 expect_refused "--seed: -1 is negative" --seed -1
 expect_refused "--reg: -0.1 is out of range (must be >= 0)" --reg -0.1
 expect_refused "--reg: nan is not a finite number" --reg nan
+expect_refused "--diagnostics: 'x' is not a whole number" --diagnostics x
+expect_refused "--diagnostics: -1 is out of range" --diagnostics 0,-1
+expect_refused "--diagnostics: '2.5' is not a whole number" --diagnostics 1,2.5
 expect_refused "--momentum: 2 is out of range (must be in [0, 1))" --optimizer momentum --momentum 2
 expect_refused "--momentum: 1 is out of range (must be in [0, 1))" --optimizer nesterov --momentum 1
 expect_refused "--model: nope not in {softmax,svm,mlp,convnet,convnet-bn}" --model nope
@@ -73,6 +76,7 @@ expect_refused "--data-dir: Directory does not exist: /nonexistent" --data-dir /
 # --- between options ---
 expect_refused "--momentum 0.5 has no effect with --optimizer adam" --momentum 0.5
 expect_refused "--warmup 5 must be smaller than --epochs 5" --warmup 5 --epochs 5
+expect_refused "--diagnostics 9 is after the last epoch (--epochs 5)" --diagnostics 1,9
 touch "$work/a-file"
 expect_refused "--out $work/a-file is a file, not a directory" --out "$work/a-file"
 expect_refused "--resume: there is no out/last.safetensors" --resume
@@ -133,6 +137,18 @@ if grep -qE "warning: epoch 1's loss .* more than 3 times the first iteration's"
   pass "exploding finite loss: warned"
 else
   fail "exploding finite loss: expected a warning" "$out"
+fi
+
+# --- --diagnostics writes its files (PNGs only where gnuplot is installed) and leaves training alone ---
+run --model mlp --train-subset 2000 --epochs 1 --diagnostics 0,1 --out "$work/diag"
+diag="$work/diag/diagnostics"
+if [[ $rc -eq 0 ]] && grep -qF "diagnostics before training" <<<"$out" &&
+  grep -qE "^2: ReLU +\[256,256\]" "$diag/epoch_1_flow.txt" &&
+  [[ -s $diag/epoch_0_activations.csv && -s $diag/epoch_1_gradients.csv ]] &&
+  { ! command -v gnuplot >/dev/null || [[ -s $diag/epoch_1_activations.png && -s $diag/epoch_0_gradients.png ]]; }; then
+  pass "--diagnostics 0,1: flow report, histogram CSVs and PNGs for epochs 0 and 1"
+else
+  fail "--diagnostics 0,1 (exit $rc): missing output" "$out"
 fi
 
 echo "$passed passed, $failed failed"
