@@ -81,8 +81,11 @@ std::string to_dot(const Tensor& root, const DotOptions& options) {
       trace && options.steps && known > 0 && known <= trace->steps().size() ? &trace->steps()[known - 1] : nullptr;
   const std::size_t m = options.max_full;
 
-  std::string out = "digraph tape {\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=11];\n"
-                    "  edge [fontname=\"Helvetica\", fontsize=10];\n";
+  // Left to right reads like the notes' circuits; a longer chain goes top to bottom, so that the
+  // drawing stays readable at page width.
+  std::string out = fmt::format("digraph tape {{\n  rankdir={};\n  node [fontname=\"Helvetica\", fontsize=11];\n"
+                                "  edge [fontname=\"Helvetica\", fontsize=10];\n",
+                                order.size() > 10 ? "TB" : "LR");
   if (!options.title.empty()) out += fmt::format("  labelloc=t; label={};\n", dot_string(options.title));
   auto tensor_box = [&](const Tensor& t) {
     std::string text = fmt::format("{}  {}\nvalue {}", label(t), shape_str(t.shape()), value_summary(t, m));

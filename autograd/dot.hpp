@@ -24,10 +24,10 @@ class BackwardTrace;
 
 struct DotOptions {
   const BackwardTrace* trace = nullptr;
-  std::optional<std::size_t> steps;  // show the state after this many steps of the trace
-  std::size_t max_full = 16;         // larger values print as shape and min/mean/max
+  std::optional<std::size_t> steps = std::nullopt;  // show the state after this many steps of the trace
+  std::size_t max_full = 16;                        // larger values print as shape and min/mean/max
   bool edge_labels = true;
-  std::string title;
+  std::string title = {};
 };
 
 std::string to_dot(const Tensor& root, const DotOptions& options = {});

@@ -1,8 +1,11 @@
 // The teaching views of issue 16: names, the tape printout, the traced backward, DOT, expect_grad.
 // The traces of the notes' circuits (examples/backprop/circuits.hpp) are compared with golden files
 // in tests/golden/ exactly; XGRAD_UPDATE_GOLDEN=1 rewrites them (then read the diff).
+#include <cctype>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <doctest/doctest.h>
@@ -93,4 +96,69 @@ TEST_CASE("views: traced backward of the notes' circuits (golden files)") {
   const std::string diamond = traced(circuits::diamond());
   CHECK(golden("trace_diamond.txt", diamond) == diamond);
   CHECK(contains(diamond, "x: 2nd of 2 uses, total 16"));
+}
+
+TEST_CASE("views: the graph of (x + y) z as DOT (golden), rendered to SVG where Graphviz is installed") {
+  auto c = circuits::gates();
+  xg::BackwardTrace trace;
+  {
+    xg::TraceBackward guard(trace);
+    c.f.backward({}, true);
+  }
+  std::string dot = xg::to_dot(c.f, {.trace = &trace});
+  // node ids are addresses: replaced by their order of appearance, so the text is stable
+  std::map<std::string, std::string> ids;
+  std::string stable;
+  for (std::size_t i = 0; i < dot.size();) {
+    if (dot.compare(i, 3, "t0x") == 0) {
+      std::size_t j = i + 3;
+      while (j < dot.size() && std::isxdigit(static_cast<unsigned char>(dot[j]))) ++j;
+      auto [it, fresh] = ids.try_emplace(dot.substr(i, j - i), fmt::format("n{}", ids.size()));
+      stable += it->second;
+      i = j;
+    } else {
+      stable += dot[i++];
+    }
+  }
+  CHECK(golden("dot_gates.dot", stable) == stable);
+  CHECK(contains(stable, "n2 -> n4_op [label=\"local -4\"]"));
+  CHECK(contains(stable, "q  []\\nvalue 3\\ngrad -4"));
+  if (!xg::have_dot()) {
+    MESSAGE("skipped rendering: Graphviz's dot is not installed");
+    return;
+  }
+  const auto path = std::filesystem::temp_directory_path() / "xgrad_test_gates.svg";
+  xg::render(c.f, path.string(), {.trace = &trace});
+  std::ifstream in(path);
+  std::stringstream svg;
+  svg << in.rdbuf();
+  CHECK(contains(svg.str(), "<svg"));
+  CHECK(contains(svg.str(), "grad &#45;4"));
+  std::filesystem::remove(path);
+  CHECK_THROWS_WITH_AS(xg::render(c.f, "graph.txt"), doctest::Contains("use .svg, .png or .pdf"), xg::Error);
+}
+
+TEST_CASE("views: expect_grad catches a wrong factor in a hand derivation and names the tensor and line") {
+  auto c = circuits::gates();
+  auto q = c.f.impl()->inputs[0];  // q = x + y
+  q.retain_grad();
+  c.f.backward();
+  const auto& z = c.leaves[2];
+  xg::expect_grad(q, z.detach());            // df/dq = z: right
+  xg::expect_grad(c.leaves[0], z.detach());  // df/dx = df/dq dq/dx = z
+  const int line = __LINE__ + 1;
+  CHECK_THROWS_WITH_AS(xg::expect_grad(q, 2.0 * z.detach()),  // a factor 2 too many
+                       doctest::Contains(fmt::format("expect_grad at test_backprop_views.cpp:{}: the hand-derived "
+                                                     "gradient of q (recorded at circuits.hpp:",
+                                                     line)
+                                             .c_str()),
+                       xg::Error);
+  try {
+    xg::expect_grad(q, 2.0 * z.detach());
+  } catch (const xg::Error& e) {
+    CHECK(contains(e.what(), "first at []: hand -8, tape -4, hand / tape = 2"));
+  }
+  auto unkept = xg::scalar(1.0).requires_grad_() * 2.0;
+  CHECK_THROWS_WITH_AS(xg::expect_grad(unkept.name("u"), xg::scalar(2.0)), doctest::Contains("call .retain_grad()"),
+                       xg::Error);
 }
