@@ -8,8 +8,8 @@
 //   testing/   gradcheck, gradcheck_tape and gradgradcheck, for checking gradients in tests (doctest macros:
 //              <xgrad/testing.hpp>, included separately)
 #include "autograd/anomaly.hpp"
-#include "autograd/dtype.hpp"
 #include "autograd/dot.hpp"
+#include "autograd/dtype.hpp"
 #include "autograd/engine.hpp"
 #include "autograd/error.hpp"
 #include "autograd/expect_grad.hpp"
