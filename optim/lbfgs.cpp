@@ -19,20 +19,8 @@ constexpr const char* kNeedsClosure =
     "LBFGS.step: L-BFGS needs a closure: it re-evaluates the loss several times per step. Call step(closure) with "
     "a closure that zeroes the gradients, computes the loss, calls backward() on it and returns it";
 
-// torch runs the closure under enable_grad, so step() works inside a NoGradGuard scope too.
-class EnableGradGuard {
- public:
-  EnableGradGuard() : previous_(grad_mode::enabled()) { grad_mode::set_enabled(true); }
-  ~EnableGradGuard() { grad_mode::set_enabled(previous_); }
-  EnableGradGuard(const EnableGradGuard&) = delete;
-  EnableGradGuard& operator=(const EnableGradGuard&) = delete;
-
- private:
-  bool previous_;
-};
-
 Tensor call(const LossClosure& closure) {
-  EnableGradGuard grad_on;
+  EnableGradGuard grad_on;  // as torch's enable_grad: step() works inside a NoGradGuard scope too
   return closure();
 }
 

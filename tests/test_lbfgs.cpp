@@ -20,6 +20,7 @@
 #include <xgrad/xgrad.hpp>
 
 #include "error_text.hpp"
+#include "state_dict_edits.hpp"
 
 namespace xg = xgrad;
 namespace opt = xgrad::optim;
@@ -488,17 +489,8 @@ TEST_CASE("LBFGS corrupt or mismatched state is rejected and the optimizer is un
   twin.load_state_dict(good);
   victim.load_state_dict(good);
 
-  auto without = [&](const std::string& key) {
-    auto d = good;
-    d.erase(std::remove_if(d.begin(), d.end(), [&](const auto& e) { return e.first == key; }), d.end());
-    return d;
-  };
-  auto replaced = [&](const std::string& key, xg::Tensor t) {
-    auto d = good;
-    for (auto& [k, value] : d)
-      if (k == key) value = t;
-    return d;
-  };
+  auto without = [&](const std::string& key) { return state_dict_edits::without(good, key); };
+  auto replaced = [&](const std::string& key, xg::Tensor t) { return state_dict_edits::replaced(good, key, t); };
   auto with = [&](const std::string& key, xg::Tensor t) {
     auto d = good;
     d.emplace_back(key, t);

@@ -18,6 +18,7 @@
 #include <xgrad/xgrad.hpp>
 
 #include "error_text.hpp"
+#include "state_dict_edits.hpp"
 
 namespace xg = xgrad;
 namespace opt = xgrad::optim;
@@ -547,17 +548,8 @@ TEST_CASE("optim corrupt or mismatched state is rejected and the optimizer is un
   victim.load_state_dict(good);
   victim.set_lr(0, 0.01);
 
-  auto without = [&](const std::string& key) {
-    auto d = good;
-    d.erase(std::remove_if(d.begin(), d.end(), [&](const auto& e) { return e.first == key; }), d.end());
-    return d;
-  };
-  auto replaced = [&](const std::string& key, xg::Tensor t) {
-    auto d = good;
-    for (auto& [k, v] : d)
-      if (k == key) v = t;
-    return d;
-  };
+  auto without = [&](const std::string& key) { return state_dict_edits::without(good, key); };
+  auto replaced = [&](const std::string& key, xg::Tensor t) { return state_dict_edits::replaced(good, key, t); };
   auto with_lr_changed_first = [&](xg::nn::NamedTensors d) {
     // A valid lr change early in the dict, so a half-applied load would show.
     for (auto& [k, v] : d)
