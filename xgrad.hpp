@@ -4,9 +4,12 @@
 //   ops/       the differentiable primitives, one family per file
 //   nn/        modules (layers) composed from ops, initialization, checkpoints
 //   optim/     optimizers, learning-rate schedules, gradient clipping
-//   data/      datasets, the IDX reader, the DataLoader
 //   testing/   gradcheck, gradcheck_tape and gradgradcheck, for checking gradients in tests (doctest macros:
 //              <xgrad/testing.hpp>, included separately)
+// Included separately, since they bring xtensor's headers with them (this header names no xtensor type,
+// so that model code compiles fast):
+//   <xgrad/xtensor.hpp>  tensors from and to xt::xarray (Tensor(array), value<T>(), mutable_value<T>())
+//   <xgrad/data.hpp>     data/: datasets, the IDX reader, the DataLoader, transforms (arrays of examples)
 #include "autograd/anomaly.hpp"
 #include "autograd/dot.hpp"
 #include "autograd/dtype.hpp"
@@ -20,12 +23,6 @@
 #include "autograd/tensor.hpp"
 #include "autograd/threads.hpp"
 #include "autograd/trace.hpp"
-#include "data/dataloader.hpp"
-#include "data/dataset.hpp"
-#include "data/eigen.hpp"
-#include "data/idx.hpp"
-#include "data/sampler.hpp"
-#include "data/transforms.hpp"
 #include "nn/activation.hpp"
 #include "nn/batchnorm.hpp"
 #include "nn/checkpoint.hpp"

@@ -1,6 +1,6 @@
 #pragma once
 // Internal: runs a kernel on a tensor's array as float or double, so each op is written once.
-#include "tensor.hpp"
+#include "tensor_impl.hpp"
 
 namespace xgrad {
 // The element type of an array (or of a reference to one): `using T = value_t<decltype(a)>;`.

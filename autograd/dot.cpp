@@ -89,11 +89,11 @@ std::string to_dot(const Tensor& root, const DotOptions& options) {
   if (!options.title.empty()) out += fmt::format("  labelloc=t; label={};\n", dot_string(options.title));
   auto tensor_box = [&](const Tensor& t) {
     std::string text = fmt::format("{}  {}\nvalue {}", label(t), shape_str(t.shape()), value_summary(t, m));
-    std::optional<xt::xarray<double>> g;
+    std::optional<Tensor> g;
     if (trace)
       g = trace->grad_after(t.impl(), known);
     else if (t.grad().defined())
-      g = detail::visit("to_dot", t.grad(), [](const auto& a) { return xt::xarray<double>(a); });
+      g = t.grad();
     if (g) text += fmt::format("\ngrad {}", value_summary(*g, m));
     const bool here = current && current->node == t.impl();
     std::string style = here ? "style=\"filled,bold\", fillcolor=\"#ffd54f\", penwidth=3"

@@ -49,8 +49,8 @@ void expect_grad(const Tensor& t, const Tensor& hand, double rtol, double atol, 
   throw Error("expect_grad at {}: the hand-derived gradient of {} ({}) differs from the tape's: {} of {} elements; "
               "first at [{}]: hand {:.6g}, tape {:.6g}, hand / tape = {}\n  hand: {}\n  tape: {}",
               file_line(site), name, recorded, wrong, tape.size(), fmt::join(at, ","), a, b,
-              b != 0.0 ? fmt::format("{:.4g}", a / b) : std::string("(tape is 0)"), value_summary(mine),
-              value_summary(tape));
+              b != 0.0 ? fmt::format("{:.4g}", a / b) : std::string("(tape is 0)"), value_summary(Tensor(mine)),
+              value_summary(Tensor(tape)));
 }
 
 }  // namespace xgrad

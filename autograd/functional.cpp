@@ -11,6 +11,7 @@
 #include "../ops/reduce.hpp"
 #include "../ops/shape.hpp"
 #include "engine.hpp"
+#include "tensor_impl.hpp"
 
 namespace xgrad {
 

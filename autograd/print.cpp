@@ -36,22 +36,18 @@ std::string nested(const double* data, const std::vector<std::size_t>& shape, st
 }
 }  // namespace
 
-std::string value_summary(const xt::xarray<double>& values, std::size_t max_full) {
-  const std::vector<std::size_t> shape(values.shape().begin(), values.shape().end());
-  if (values.size() == 1) return number(*values.data());
+std::string value_summary(const Tensor& t, std::size_t max_full) {
+  if (!t.defined()) return "undefined";
+  const std::vector<double> values = t.to_vector();
+  const Shape shape = t.shape();
+  if (values.size() == 1) return number(values[0]);
   if (values.size() <= max_full) return nested(values.data(), shape, 0);
-  if (values.size() == 0) return fmt::format("{} (empty)", shape_str(shape));
+  if (values.empty()) return fmt::format("{} (empty)", shape_str(shape));
   const auto [lo, hi] = std::minmax_element(values.begin(), values.end());
   double mean = 0.0;
   for (double v : values) mean += v;
   mean /= static_cast<double>(values.size());
   return fmt::format("{} min {} mean {} max {}", shape_str(shape), number(*lo), number(mean), number(*hi));
-}
-
-std::string value_summary(const Tensor& t, std::size_t max_full) {
-  if (!t.defined()) return "undefined";
-  return value_summary(detail::visit("value_summary", t, [](const auto& a) { return xt::xarray<double>(a); }),
-                       max_full);
 }
 
 namespace detail {

@@ -20,7 +20,6 @@ std::string to_string(const Tensor& t);
 // A value as the teaching views (tape printout, trace, drawing) show it: every element when there are
 // at most `max_full` ("-12", "[0.3932, -0.5898]", "[[1, 2], [3, 4]]", 4 significant digits), else the
 // shape and min/mean/max ("[100,784] min -0.98 mean 0.0012 max 1.1").
-std::string value_summary(const xt::xarray<double>& values, std::size_t max_full = 16);
 std::string value_summary(const Tensor& t, std::size_t max_full = 16);
 
 struct TapeOptions {

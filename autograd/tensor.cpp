@@ -37,11 +37,27 @@ TensorImpl::~TensorImpl() {
 
 // --- members -------------------------------------------------------------------------------------
 // Every tensor starts here, so this is where malloc gets tuned for training (autograd/malloc_tuning.hpp).
-Tensor::Tensor(xt::xarray<float> value) : impl_(std::make_shared<TensorImpl>(std::move(value))) {
+std::shared_ptr<TensorImpl> detail::make_leaf(xt::xarray<float> value) {
   detail::tune_malloc_once();
+  return std::make_shared<TensorImpl>(std::move(value));
 }
-Tensor::Tensor(xt::xarray<double> value) : impl_(std::make_shared<TensorImpl>(std::move(value))) {
+std::shared_ptr<TensorImpl> detail::make_leaf(xt::xarray<double> value) {
   detail::tune_malloc_once();
+  return std::make_shared<TensorImpl>(std::move(value));
+}
+template <class T>
+const xt::xarray<T>* detail::array_if(const TensorImpl* impl) {
+  return impl ? std::get_if<xt::xarray<T>>(&impl->value) : nullptr;
+}
+template const xt::xarray<float>* detail::array_if<float>(const TensorImpl*);
+template const xt::xarray<double>* detail::array_if<double>(const TensorImpl*);
+void detail::throw_value_dtype(const Tensor& t, DType wanted) {
+  if (!t.defined()) throw Error("value: the tensor is undefined");
+  throw Error("value<{}>: the tensor is {}", dtype_name(wanted), dtype_name(t.dtype()));
+}
+
+std::vector<double> Tensor::to_vector() const {
+  return detail::visit("to_vector", *this, [](const auto& a) { return std::vector<double>(a.begin(), a.end()); });
 }
 
 Shape Tensor::shape() const {

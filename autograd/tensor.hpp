@@ -1,7 +1,13 @@
 #pragma once
 // xg::Tensor: a cheap handle (one shared pointer) to a TensorImpl, which holds the value, the
 // accumulated gradient and, for tensors computed by an op while recording, the tape node:
-// the op's name, its inputs, its local-gradient function and the line of model code that made it.
+// the op's name, its inputs, its local-gradient function and the line of model code that made it
+// (autograd/tensor_impl.hpp).
+//
+// This header, like every header <xgrad/xgrad.hpp> includes, names no xtensor type: a program that
+// only builds models compiles without parsing or instantiating xtensor. The members that take or
+// give xtensor arrays (the constructor from an array, value<T>(), mutable_value<T>()) are declared
+// here and defined in <xgrad/xtensor.hpp>, which a program includes to use them.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -16,8 +22,6 @@
 #include <variant>
 #include <vector>
 
-#include <xtensor/xarray.hpp>
-
 #include "dtype.hpp"
 #include "error.hpp"
 
@@ -31,6 +35,20 @@ struct Backward;
 struct TensorHooks;
 struct CallFrame;
 using BackwardFn = std::function<void(Backward&)>;
+
+namespace detail {
+// xt::xarray<T>, for T = float or double. Complete only where <xgrad/xtensor.hpp> is included: a
+// program that calls value<T>() without it fails to compile naming this incomplete type.
+template <class T>
+struct XtensorArray_include_xgrad_xtensor_hpp;
+template <class T>
+using Array = typename XtensorArray_include_xgrad_xtensor_hpp<T>::type;
+// An xtensor array or lazy expression (they all name their expression_tag).
+template <class E>
+concept XtensorExpression = requires {
+  typename std::remove_cvref_t<E>::expression_tag;
+};
+}  // namespace detail
 
 // What registering a hook returns: remove() unregisters it (twice is harmless); dropping the handle
 // leaves the hook registered. autograd/hooks.hpp says when hooks run.
@@ -49,8 +67,10 @@ class HookHandle {
 class Tensor {
  public:
   Tensor() = default;  // an undefined tensor (for example the grad of a tensor no gradient reached)
-  explicit Tensor(xt::xarray<float> value);
-  explicit Tensor(xt::xarray<double> value);
+  // Wraps an xtensor array or expression of float or double, evaluated into a new leaf
+  // (defined in <xgrad/xtensor.hpp>).
+  template <detail::XtensorExpression E>
+  explicit Tensor(E&& array);
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
   bool defined() const { return impl_ != nullptr; }
@@ -60,19 +80,22 @@ class Tensor {
   DType dtype() const;
   double item() const;  // the value of a one-element tensor
 
-  // The value as an xtensor array; throws unless T matches dtype().
+  // The value as an xtensor array (xt::xarray<T>, with <xgrad/xtensor.hpp>); throws unless T
+  // matches dtype().
   template <class T>
-  const xt::xarray<T>& value() const&;
+  const detail::Array<T>& value() const&;
   // On a temporary (`f(x).value<float>()`) the value comes as a copy: a reference into a tensor that
   // dies at the end of the statement would dangle (`const auto& v = model(x).value<float>();`).
   template <class T>
-  xt::xarray<T> value() const&&;
+  detail::Array<T> value() const&&;
   // Writable access for code that updates tensors in place outside the tape (optimizers, init).
   // Only on a named tensor: a write into a temporary is either lost or dangles.
   template <class T>
-  xt::xarray<T>& mutable_value() &;
+  detail::Array<T>& mutable_value() &;
   template <class T>
-  xt::xarray<T>& mutable_value() && = delete;
+  detail::Array<T>& mutable_value() && = delete;
+  // The values as doubles in row-major order, whatever the dtype (no xtensor needed).
+  std::vector<double> to_vector() const;
 
   Tensor to(DType dtype, Site site = Site::current()) const;
   // x.reshape(...) and x.transpose() as PyTorch spells them, the two shape ops that model code chains
@@ -135,47 +158,6 @@ class Tensor {
 
 // Tensors by name, in order: parameters, buffers, state dicts of modules and optimizers.
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
-
-using Value = std::variant<xt::xarray<float>, xt::xarray<double>>;
-
-struct TensorImpl {
-  Value value;
-  Tensor grad;
-  bool requires_grad = false;
-  bool retains_grad = false;
-
-  std::uint32_t version = 0;  // bumped by every in-place write of `value`
-
-  // The tape node. Leaves have op == nullptr.
-  const char* op = nullptr;
-  std::vector<Tensor> inputs;
-  BackwardFn backward;
-  Site site;
-  std::shared_ptr<const CallFrame> called_in;  // the layer call that recorded it, if any (nn::Module)
-  // The versions of the inputs (first three) and of this output when the node was recorded.
-  std::uint32_t input_versions[3] = {};
-  std::vector<std::uint32_t> more_input_versions;  // inputs from the fourth on
-  std::uint32_t recorded_version = 0;
-  bool graph_freed = false;
-  bool once_differentiable = false;  // declared by record(..., Differentiability::once)
-  std::uint64_t visit = 0;           // traversal mark, so ordering needs no hash set
-
-  std::unique_ptr<TensorHooks> hooks;  // null unless a hook was registered
-  // The display name, null unless named: one pointer, so an op's output costs no more than before.
-  std::unique_ptr<std::string> name;
-  // The gradient of the running backward before it lands: a hooked leaf's (before its hooks), and in
-  // xg::grad every tensor's (which leaves grad() alone).
-  Tensor pass_grad;
-  // Set on a stand-in for a leaf inside the graph of that leaf's own create_graph gradient: the graph
-  // reads the stand-in's copy of the value and the engine sends its gradient on to the leaf, so the
-  // leaf's grad() does not hold the leaf (no reference cycle; autograd/engine.cpp).
-  std::weak_ptr<TensorImpl> stands_for;
-  bool is_stand_in = false;
-
-  explicit TensorImpl(Value v);
-  ~TensorImpl();  // frees long chains of inputs without recursion
-  std::uint32_t input_version(std::size_t i) const { return i < 3 ? input_versions[i] : more_input_versions[i - 3]; }
-};
 
 // Where a node was recorded when it was recorded inside a layer: the layer ("Linear 'fc1'") and the
 // line that called it, with the frame of the enclosing layer call (a layer inside a model).
@@ -319,23 +301,5 @@ Tensor zeros_like(const Tensor& t);
 Tensor ones_like(const Tensor& t);
 Tensor randn(const Shape& shape, DType dtype = f32);  // standard normal
 Tensor rand(const Shape& shape, DType dtype = f32);   // uniform on [0, 1)
-
-// --- implementation of the small inline members -------------------------------------------------
-template <class T>
-const xt::xarray<T>& Tensor::value() const& {
-  if (!impl_) throw Error("value: the tensor is undefined");
-  if (auto* a = std::get_if<xt::xarray<T>>(&impl_->value)) return *a;
-  throw Error("value<{}>: the tensor is {}", dtype_name(dtype_of<T>()), dtype_name(dtype()));
-}
-template <class T>
-xt::xarray<T> Tensor::value() const&& {
-  return static_cast<const Tensor&>(*this).value<T>();
-}
-template <class T>
-xt::xarray<T>& Tensor::mutable_value() & {
-  auto& v = const_cast<xt::xarray<T>&>(std::as_const(*this).value<T>());
-  ++impl_->version;  // the caller is about to write: nodes that read the old value must not run
-  return v;
-}
 
 }  // namespace xgrad

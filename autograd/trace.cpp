@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "../ops/arithmetic.hpp"
 #include "../ops/reduce.hpp"
 #include "dispatch.hpp"
 #include "local_gradient.hpp"
@@ -20,8 +21,8 @@ TraceBackward::TraceBackward(BackwardTrace& trace) : previous_(std::exchange(det
 TraceBackward::~TraceBackward() { detail::active = previous_; }
 
 namespace {
-xt::xarray<double> as_double(const Tensor& t) {
-  return detail::visit("trace", t, [](const auto& a) { return xt::xarray<double>(a); });
+Tensor as_double(const Tensor& t) {  // a copy: the trace must not change when the tensor does
+  return Tensor(detail::visit("trace", t, [](const auto& a) { return xt::xarray<double>(a); }));
 }
 
 std::string ordinal(std::size_t n) {
@@ -117,9 +118,9 @@ std::optional<std::size_t> BackwardTrace::step_of(const TensorImpl* t) const {
   return std::nullopt;
 }
 
-std::optional<xt::xarray<double>> BackwardTrace::grad_after(const TensorImpl* t, std::size_t n) const {
+std::optional<Tensor> BackwardTrace::grad_after(const TensorImpl* t, std::size_t n) const {
   n = std::min(n, steps_.size());
-  std::optional<xt::xarray<double>> g;
+  std::optional<Tensor> g;
   for (std::size_t i = 0; i < n; ++i) {
     if (steps_[i].node == t) return steps_[i].dy;
     for (const TraceEdge& e : steps_[i].edges)
@@ -138,7 +139,7 @@ std::string BackwardTrace::step_to_string(std::size_t i) const {
     const std::string local_name = fmt::format("d{}/d{}", s.label, e.label);
     std::string local = e.formula.empty() ? local_name : fmt::format("{} = {}", local_name, e.formula);
     if (e.local && value_summary(*e.local, m) != e.formula) local += fmt::format(" = {}", value_summary(*e.local, m));
-    const bool all_small = e.local && s.dy.size() <= m && e.local->size() <= m && e.sent.size() <= m;
+    const bool all_small = e.local && s.dy.numel() <= m && e.local->numel() <= m && e.sent.numel() <= m;
     const std::string sent = all_small ? fmt::format("dy * local = {} * {} = {}", value_summary(s.dy, m),
                                                      value_summary(*e.local, m), value_summary(e.sent, m))
                                        : fmt::format("dy * local = {}", value_summary(e.sent, m));

@@ -32,8 +32,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include <xtensor/xarray.hpp>
-
 #include "tensor.hpp"
 
 namespace xgrad {
@@ -54,13 +52,13 @@ BackwardTracer* backward_tracer();  // the tracer installed on this thread, or n
 
 // One input's share of a step.
 struct TraceEdge {
-  const TensorImpl* input = nullptr;        // identity only: the tensor may be gone by the time it is read
-  std::string label;                        // "x", or "#3" when unnamed
-  std::string formula;                      // "z" for d(q*z)/dq; "" when the op has no formula
-  std::optional<xt::xarray<double>> local;  // the local gradient's value, where it has one (above)
-  xt::xarray<double> sent;                  // dy * local, in the input's shape
-  std::size_t use = 1, uses = 1;            // this is use number `use` of the `uses` uses of the input
-  xt::xarray<double> total;                 // the input's gradient so far in this backward
+  const TensorImpl* input = nullptr;  // identity only: the tensor may be gone by the time it is read
+  std::string label;                  // "x", or "#3" when unnamed
+  std::string formula;                // "z" for d(q*z)/dq; "" when the op has no formula
+  std::optional<Tensor> local;        // the local gradient's value (f64), where it has one (above)
+  Tensor sent;                        // dy * local, in the input's shape (f64)
+  std::size_t use = 1, uses = 1;      // this is use number `use` of the `uses` uses of the input
+  Tensor total;                       // the input's gradient so far in this backward (f64)
 };
 
 struct TraceStep {
@@ -68,8 +66,8 @@ struct TraceStep {
   std::string label;                 // "f"
   std::string call;                  // "mul(q, z)"
   std::string site;                  // "backprop_gates.cpp:31"
-  xt::xarray<double> value;          // the node's value
-  xt::xarray<double> dy;             // dL/dnode
+  Tensor value;                      // the node's value (f64 copies, like every tensor here)
+  Tensor dy;                         // dL/dnode
   bool seed = false;                 // a root of the backward: dy is the seed
   std::vector<TraceEdge> edges;
 };
@@ -85,7 +83,7 @@ class BackwardTrace : public detail::BackwardTracer {
   std::string leaves_to_string() const;  // "gradients of the leaves: x = -4, y = -4, z = 3"
   // The gradient of t known once the first n steps have run: dL/dt if t's own step is among them,
   // else the sum of the contributions it has received so far; nullopt when nothing reached it yet.
-  std::optional<xt::xarray<double>> grad_after(const TensorImpl* t, std::size_t n) const;
+  std::optional<Tensor> grad_after(const TensorImpl* t, std::size_t n) const;
   // The step that ran t, if any.
   std::optional<std::size_t> step_of(const TensorImpl* t) const;
   void clear();
@@ -101,7 +99,7 @@ class BackwardTrace : public detail::BackwardTracer {
   // State of the backward being recorded.
   std::unordered_map<const TensorImpl*, std::string> labels_;
   std::unordered_map<const TensorImpl*, std::size_t> uses_, used_;
-  std::unordered_map<const TensorImpl*, xt::xarray<double>> totals_;
+  std::unordered_map<const TensorImpl*, Tensor> totals_;
   std::vector<const TensorImpl*> roots_;
 };
 

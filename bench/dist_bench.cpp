@@ -19,6 +19,7 @@
 #include <mpi.h>
 #include <xgrad/distributed/distributed.hpp>
 #include <xgrad/xgrad.hpp>
+#include <xgrad/xtensor.hpp>
 
 namespace xg = xgrad;
 namespace nn = xgrad::nn;

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <string>
 
+#include <xgrad/data.hpp>
 #include <xgrad/xgrad.hpp>
 
 #include "macro_bench.hpp"

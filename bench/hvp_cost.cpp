@@ -15,6 +15,7 @@
 #include <vector>
 
 #include <xgrad/xgrad.hpp>
+#include <xgrad/xtensor.hpp>
 
 #include "timing.hpp"
 

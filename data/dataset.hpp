@@ -11,7 +11,7 @@
 #include <span>
 #include <vector>
 
-#include <xtensor/xarray.hpp>
+#include "../xtensor.hpp"
 
 #include "../autograd/tensor.hpp"
 

@@ -1,7 +1,7 @@
 #pragma once
 // Eigendecomposition of a real symmetric matrix (LAPACK syevd through xtensor-blas, in its own
 // translation unit so no other file needs xlinalg).
-#include <xtensor/xarray.hpp>
+#include "../xtensor.hpp"
 
 namespace xgrad::data {
 

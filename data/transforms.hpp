@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <vector>
 
-#include <xtensor/xarray.hpp>
+#include "../xtensor.hpp"
 
 #include "dataloader.hpp"
 #include "dataset.hpp"

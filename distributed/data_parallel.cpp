@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "../autograd/tensor_impl.hpp"
 #include "init.hpp"
 #include "mpi_call.hpp"
 

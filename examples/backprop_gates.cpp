@@ -15,6 +15,7 @@
 #include <fstream>
 
 #include <xgrad/xgrad.hpp>
+#include <xgrad/xtensor.hpp>
 
 #include "backprop/circuits.hpp"
 

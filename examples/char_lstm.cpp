@@ -29,6 +29,7 @@
 #include <vector>
 
 #include <xgrad/xgrad.hpp>
+#include <xgrad/xtensor.hpp>
 
 namespace xg = xgrad;
 namespace nn = xgrad::nn;

@@ -19,6 +19,7 @@
 #include <filesystem>
 
 #include <CLI/CLI.hpp>
+#include <xgrad/data.hpp>
 #include <xgrad/xgrad.hpp>
 #include <xtensor/xnorm.hpp>
 

@@ -15,6 +15,7 @@
 #include <random>
 
 #include <CLI/CLI.hpp>
+#include <xgrad/data.hpp>
 #include <xgrad/xgrad.hpp>
 
 #include "common/util.hpp"

@@ -28,6 +28,7 @@
 
 #include <CLI/CLI.hpp>
 #include <xgrad/xgrad.hpp>
+#include <xgrad/xtensor.hpp>
 
 #include "common/histograms.hpp"
 #include "common/util.hpp"

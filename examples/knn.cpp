@@ -21,6 +21,7 @@
 #include <numeric>
 
 #include <CLI/CLI.hpp>
+#include <xgrad/data.hpp>
 #include <xgrad/xgrad.hpp>
 #include <xtensor/xview.hpp>
 

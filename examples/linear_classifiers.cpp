@@ -17,6 +17,7 @@
 #include <limits>
 
 #include <CLI/CLI.hpp>
+#include <xgrad/data.hpp>
 #include <xgrad/xgrad.hpp>
 
 #include "common/image_grid.hpp"

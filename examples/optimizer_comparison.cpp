@@ -18,6 +18,7 @@
 #include <fstream>
 
 #include <CLI/CLI.hpp>
+#include <xgrad/data.hpp>
 #include <xgrad/xgrad.hpp>
 
 #include "common/util.hpp"

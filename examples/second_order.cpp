@@ -28,6 +28,7 @@
 #include <stdexcept>
 
 #include <CLI/CLI.hpp>
+#include <xgrad/data.hpp>
 #include <xgrad/xgrad.hpp>
 #include <xtensor-blas/xlinalg.hpp>
 

@@ -19,6 +19,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../autograd/tensor_impl.hpp"
+
 namespace xgrad::safetensors {
 namespace {
 
@@ -346,7 +348,7 @@ File::File(std::string op, const std::string& path) : impl_(std::make_unique<Imp
 File::~File() = default;
 const std::vector<Entry>& File::entries() const { return impl_->entries(); }
 const Metadata& File::metadata() const { return impl_->metadata(); }
-Value File::read(const Entry& e) const { return impl_->read(e); }
+Tensor File::read(const Entry& e) const { return Tensor(std::make_shared<TensorImpl>(impl_->read(e))); }
 void File::fail_with(const std::string& message) const { impl_->fail("{}", message); }
 
 std::string_view file_dtype(DType d) { return d == f32 ? "F32" : "F64"; }
@@ -356,9 +358,10 @@ DType value_dtype(const Value& v) { return v.index() == 0 ? f32 : f64; }
 
 }  // namespace
 
-Value convert(Value v, DType to) {
-  if (value_dtype(v) == to) return v;
-  return std::visit(
+Tensor convert(const Tensor& t, DType to) {
+  const Value& v = t.impl()->value;
+  if (value_dtype(v) == to) return t;
+  return Tensor(std::make_shared<TensorImpl>(std::visit(
       [to](const auto& a) -> Value {
         auto cast = [&a](auto zero) {
           using T = decltype(zero);
@@ -368,7 +371,7 @@ Value convert(Value v, DType to) {
         };
         return to == f32 ? cast(0.0f) : cast(0.0);
       },
-      v);
+      v)));
 }
 
 // --- writing -------------------------------------------------------------------------------------
@@ -458,7 +461,7 @@ void save_tensors(const NamedTensors& tensors, const std::string& path, const Me
 NamedTensors load_tensors(const std::string& path) {
   safetensors::File file("load_tensors", path);
   NamedTensors out;
-  for (const auto& e : file.entries()) out.emplace_back(e.name, Tensor(std::make_shared<TensorImpl>(file.read(e))));
+  for (const auto& e : file.entries()) out.emplace_back(e.name, file.read(e));
   return out;
 }
 

@@ -61,8 +61,8 @@ class File {
 
   const std::vector<Entry>& entries() const;  // sorted by data offset
   const Metadata& metadata() const;
-  // The tensor's values: F32 F16 BF16 as float, F64 and the integer dtypes as double.
-  Value read(const Entry& e) const;
+  // The tensor's values as a new leaf: F32 F16 BF16 as float, F64 and the integer dtypes as double.
+  Tensor read(const Entry& e) const;
 
   template <class... Args>
   [[noreturn]] void fail(fmt::format_string<Args...> format, Args&&... args) const {
@@ -78,8 +78,8 @@ class File {
 // Writes `tensors` atomically (see above); `op` names the caller in errors.
 void write_file(std::string_view op, const NamedTensors& tensors, const std::string& path, const Metadata& metadata);
 
-std::string_view file_dtype(DType d);  // "F32" or "F64"
-Value convert(Value v, DType to);      // f32 <-> f64
+std::string_view file_dtype(DType d);       // "F32" or "F64"
+Tensor convert(const Tensor& v, DType to);  // a copy in dtype `to` (the same tensor when it has it)
 
 }  // namespace safetensors
 }  // namespace xgrad

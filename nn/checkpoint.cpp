@@ -6,6 +6,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "../autograd/tensor_impl.hpp"
+
 namespace xgrad {
 namespace {
 
@@ -55,7 +57,7 @@ namespace detail {
 
 void StagedLoad::commit() {
   for (auto& [tensor, value] : values_) {
-    tensor.impl()->value = std::move(value);
+    tensor.impl()->value = std::move(value.impl()->value);
     tensor.bump_version();  // a node recorded before the load must not backpropagate through new values
   }
   values_.clear();
@@ -122,7 +124,7 @@ StagedLoad stage_load(nn::Module& module, const std::string& path, const LoadOpt
   if (optimizer_state) {
     optimizer_state->clear();
     for (const Entry* e : optimizer_entries)
-      optimizer_state->emplace_back(e->name.substr(optimizer_prefix.size()), as_tensor(file.read(*e)));
+      optimizer_state->emplace_back(e->name.substr(optimizer_prefix.size()), file.read(*e));
   }
   return staged;
 }

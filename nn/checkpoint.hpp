@@ -49,7 +49,7 @@ class StagedLoad {
 
  private:
   friend StagedLoad stage_load(nn::Module&, const std::string&, const LoadOptions&, nn::NamedTensors*);
-  std::vector<std::pair<Tensor, Value>> values_;
+  std::vector<std::pair<Tensor, Tensor>> values_;  // the module's tensor, its new value
 };
 // Validates and reads the module's tensors from `path`. When `optimizer_state` is given, the file
 // must hold optimizer state and it is returned there (names without the prefix); otherwise tensors

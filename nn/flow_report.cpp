@@ -5,6 +5,7 @@
 #include <map>
 #include <variant>
 
+#include "../autograd/tensor_impl.hpp"
 #include "activation.hpp"
 
 namespace xgrad::nn {

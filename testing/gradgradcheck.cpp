@@ -5,6 +5,7 @@
 #include <random>
 
 #include "../autograd/engine.hpp"
+#include "../autograd/tensor_impl.hpp"
 #include "../ops/arithmetic.hpp"
 #include "../ops/reduce.hpp"
 

@@ -2,6 +2,7 @@
 // Shared by the op tests (tests/test_ops_*.cpp): input generators and the gradcheck and value checks.
 #include <doctest/doctest.h>
 #include <xgrad/xgrad.hpp>
+#include <xgrad/xtensor.hpp>
 
 #include <algorithm>
 #include <string>

@@ -10,6 +10,7 @@
 
 #include <doctest/doctest.h>
 
+#include <xgrad/autograd/tensor_impl.hpp>
 #include <xgrad/xgrad.hpp>
 
 #include "../examples/backprop/circuits.hpp"

@@ -16,9 +16,11 @@
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
+#include <xgrad/autograd/tensor_impl.hpp>
 #include <xgrad/nn/checkpoint.hpp>
 #include <xgrad/nn/checkpoint_optim.hpp>
 #include <xgrad/xgrad.hpp>
+#include <xgrad/xtensor.hpp>
 
 namespace xg = xgrad;
 namespace fs = std::filesystem;

@@ -9,6 +9,7 @@
 #include <xtensor/xmath.hpp>
 
 #include <xgrad/xgrad.hpp>
+#include <xgrad/xtensor.hpp>
 
 #include "op_check.hpp"
 

@@ -15,6 +15,7 @@
 #include <set>
 
 #include <doctest/doctest.h>
+#include <xgrad/data.hpp>
 #include <xgrad/xgrad.hpp>
 
 #include "temp_dir.hpp"

@@ -28,6 +28,7 @@
 #include <xgrad/autograd/allocation.hpp>
 #include <xgrad/ops/blas.hpp>
 #include <xgrad/xgrad.hpp>
+#include <xgrad/xtensor.hpp>
 
 namespace xg = xgrad;
 

@@ -5,7 +5,9 @@
 #include <string>
 #include <vector>
 
+#include <xgrad/autograd/tensor_impl.hpp>
 #include <xgrad/xgrad.hpp>
+#include <xgrad/xtensor.hpp>
 
 #include "error_text.hpp"
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <xgrad/xgrad.hpp>
+#include <xgrad/xtensor.hpp>
 
 #include "error_text.hpp"
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <xgrad/xgrad.hpp>
+#include <xgrad/xtensor.hpp>
 
 #include "error_text.hpp"
 

@@ -5,6 +5,7 @@
 #include <xgrad/testing.hpp>
 #include <xgrad/testing/gradcheck_tape.hpp>
 #include <xgrad/xgrad.hpp>
+#include <xgrad/xtensor.hpp>
 
 #include <cmath>
 #include <filesystem>

@@ -11,7 +11,9 @@
 
 #include <unistd.h>
 
+#include <xgrad/autograd/tensor_impl.hpp>
 #include <xgrad/xgrad.hpp>
+#include <xgrad/xtensor.hpp>
 
 #include "error_text.hpp"
 

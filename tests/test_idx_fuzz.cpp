@@ -20,6 +20,7 @@
 #include <vector>
 
 #include <doctest/doctest.h>
+#include <xgrad/data.hpp>
 #include <xgrad/xgrad.hpp>
 
 #include "temp_dir.hpp"

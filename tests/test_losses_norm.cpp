@@ -8,6 +8,7 @@
 #include <xtensor/xview.hpp>
 
 #include <xgrad/xgrad.hpp>
+#include <xgrad/xtensor.hpp>
 
 #include "op_check.hpp"
 

@@ -4,6 +4,7 @@
 // only a stable softmax survives), and error messages word for word.
 #include <doctest/doctest.h>
 #include <xgrad/xgrad.hpp>
+#include <xgrad/xtensor.hpp>
 
 #include "op_check.hpp"
 

@@ -16,6 +16,7 @@
 
 #include <xgrad/nn/checkpoint_optim.hpp>
 #include <xgrad/xgrad.hpp>
+#include <xgrad/xtensor.hpp>
 
 #include "error_text.hpp"
 #include "state_dict_edits.hpp"

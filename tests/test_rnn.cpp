@@ -10,6 +10,7 @@
 
 #include <doctest/doctest.h>
 #include <xgrad/xgrad.hpp>
+#include <xgrad/xtensor.hpp>
 
 namespace xg = xgrad;
 namespace nn = xgrad::nn;

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <xgrad/data.hpp>
 #include <xgrad/xgrad.hpp>
 
 namespace xg = xgrad;

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include <xgrad/xgrad.hpp>
+#include <xgrad/xtensor.hpp>
 
 namespace xg = xgrad;
 using doctest::Contains;

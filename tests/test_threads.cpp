@@ -18,7 +18,9 @@
 #include <vector>
 
 #include <xgrad/autograd/kinks.hpp>
+#include <xgrad/autograd/tensor_impl.hpp>
 #include <xgrad/xgrad.hpp>
+#include <xgrad/xtensor.hpp>
 
 #include "error_text.hpp"
 

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include <doctest/doctest.h>
+#include <xgrad/data.hpp>
 #include <xgrad/xgrad.hpp>
 
 namespace xg = xgrad;

@@ -7,6 +7,7 @@
 #include <limits>
 #include <variant>
 
+#include <xgrad/autograd/tensor_impl.hpp>
 #include "util.hpp"
 
 namespace examples {

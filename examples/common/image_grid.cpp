@@ -8,6 +8,7 @@
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb/stb_image_write.h>
+#include <xgrad/xtensor.hpp>
 
 namespace examples {
 

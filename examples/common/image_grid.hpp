@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include <xgrad/xtensor.hpp>
 #include <xtensor/xarray.hpp>
 
 namespace examples {

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <xgrad/data.hpp>
 
 namespace examples {
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include <xgrad/data.hpp>
 #include <xgrad/xgrad.hpp>
 
 namespace examples {

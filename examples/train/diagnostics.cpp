@@ -5,6 +5,7 @@
 
 #include <fmt/os.h>
 
+#include <xgrad/data.hpp>
 #include "../common/histograms.hpp"
 
 namespace trainer {

@@ -25,6 +25,7 @@
 #include "solver.hpp"
 #ifdef XGRAD_TRAIN_DISTRIBUTED
 #include <mpi.h>
+#include <xgrad/data.hpp>
 #include <xgrad/distributed/distributed.hpp>
 #endif
 #include "validators.hpp"

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include <xgrad/autograd/tensor_impl.hpp>
+#include <xgrad/data.hpp>
 #include "progress.hpp"
 
 namespace trainer {

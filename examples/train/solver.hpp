@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include <xgrad/data.hpp>
 #include <xgrad/xgrad.hpp>
 
 namespace trainer {

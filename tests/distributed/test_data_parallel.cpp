@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <xgrad/data.hpp>
 #include <xgrad/distributed/distributed.hpp>
 #include <xgrad/xgrad.hpp>
 

@@ -12,4 +12,5 @@ run(${CMAKE_COMMAND} -S ${DOWNSTREAM_SOURCE} -B ${WORK_DIR}/build -G ${GENERATOR
     -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCMAKE_BUILD_TYPE=Release)
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
 run(${WORK_DIR}/build/downstream)
+run(${WORK_DIR}/build/downstream_model_only)
 run(${WORK_DIR}/build/downstream_tests)

@@ -1,5 +1,6 @@
 // A program outside the project, built against the installed package.
 #include <xgrad/xgrad.hpp>
+#include <xgrad/xtensor.hpp>
 
 int main() {
   namespace xg = xgrad;

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <xgrad/testing.hpp>
 #include <xgrad/xgrad.hpp>
+#include <xgrad/xtensor.hpp>
 
 #include <cmath>
 #include <vector>

@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include <xgrad/xgrad.hpp>
+#include <xgrad/xtensor.hpp>
 
 #include "torch_oracle.hpp"
 
