@@ -7,6 +7,7 @@
 #include <random>
 
 #include <xtensor/xmath.hpp>
+#include <xtensor/xrandom.hpp>
 
 #include <xgrad/xgrad.hpp>
 #include <xgrad/xtensor.hpp>
@@ -485,6 +486,34 @@ TEST_CASE("max_pool2d: ties go to the first maximum in row-major window order") 
   xg::Tensor c = xg::Tensor(xt::xarray<float>{{{{2, 1, 2}, {2, 0, 2}}}}).requires_grad_();
   xg::sum(xg::max_pool2d(c, {2, 3})).backward();
   CHECK(c.grad().value<float>() == xt::xarray<float>{{{{1, 0, 0}, {0, 0, 0}}}});
+}
+
+TEST_CASE("max_pool2d 2x2/2 (the vectorized path) routes ties like a scan in row-major window order") {
+  // Values from {0, 1, 2}, as after a ReLU: most windows hold ties. The reference scans each window
+  // with a strict '>' and gives the gradient to the first maximum.
+  for (const xg::DType dtype : {xg::f32, xg::f64}) {
+    CAPTURE(xg::dtype_name(dtype));
+    const std::size_t N = 3, C = 4, H = 6, W = 9;  // odd W: the last column is not pooled
+    xg::Tensor x = xg::Tensor(xt::floor(xt::random::rand<double>({N, C, H, W}, 0.0, 3.0))).to(dtype).requires_grad_();
+    xg::Tensor y = xg::max_pool2d(x, 2);
+    xg::Tensor dy = xg::randn(y.shape(), dtype);
+    y.backward(dy);
+    const auto xv = x.to(xg::f64).value<double>(), yv = y.to(xg::f64).value<double>();
+    const auto dyv = dy.to(xg::f64).value<double>(), dxv = x.grad().to(xg::f64).value<double>();
+    xt::xarray<double> want_dx = xt::zeros<double>(xv.shape());
+    for (std::size_t n = 0; n < N; ++n)
+      for (std::size_t c = 0; c < C; ++c)
+        for (std::size_t i = 0; i < H / 2; ++i)
+          for (std::size_t j = 0; j < W / 2; ++j) {
+            std::size_t bi = 2 * i, bj = 2 * j;
+            for (std::size_t u = 0; u < 2; ++u)
+              for (std::size_t v = 0; v < 2; ++v)
+                if (xv(n, c, 2 * i + u, 2 * j + v) > xv(n, c, bi, bj)) bi = 2 * i + u, bj = 2 * j + v;
+            CHECK(yv(n, c, i, j) == xv(n, c, bi, bj));
+            want_dx(n, c, bi, bj) += dyv(n, c, i, j);
+          }
+    CHECK(dxv == want_dx);
+  }
 }
 
 TEST_CASE("max_pool2d: gradcheck reports a tie as a kink crossing, not as a failure") {
