@@ -1,6 +1,7 @@
 #include "trace.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "../ops/arithmetic.hpp"
 #include "../ops/reduce.hpp"
@@ -15,6 +16,7 @@ namespace {
 thread_local BackwardTracer* active = nullptr;
 }
 BackwardTracer* backward_tracer() { return active; }
+BackwardTracer* set_backward_tracer(BackwardTracer* tracer) { return std::exchange(active, tracer); }
 }  // namespace detail
 
 TraceBackward::TraceBackward(BackwardTrace& trace) : previous_(std::exchange(detail::active, &trace)) {}

@@ -48,6 +48,9 @@ class BackwardTracer {
   ~BackwardTracer() = default;
 };
 BackwardTracer* backward_tracer();  // the tracer installed on this thread, or null
+// Installs `tracer` on this thread (null removes it) and returns the previous one: for tools other than
+// BackwardTrace, such as bench/step_profile's per-op timer.
+BackwardTracer* set_backward_tracer(BackwardTracer* tracer);
 }  // namespace detail
 
 // One input's share of a step.
