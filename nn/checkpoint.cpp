@@ -13,8 +13,6 @@ namespace {
 
 using safetensors::Entry;
 
-Tensor as_tensor(Value v) { return Tensor(std::make_shared<TensorImpl>(std::move(v))); }
-
 template <class... Args>
 [[noreturn]] void fail_path(std::string_view op, const std::string& path, fmt::format_string<Args...> format,
                             Args&&... args) {
