@@ -45,6 +45,7 @@
 #include "ops/dropout.hpp"
 #include "ops/elementwise.hpp"
 #include "ops/loss.hpp"
+#include "ops/lstm_sequence.hpp"
 #include "ops/matmul.hpp"
 #include "ops/normalization.hpp"
 #include "ops/pick.hpp"

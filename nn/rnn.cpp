@@ -2,7 +2,9 @@
 
 #include <cmath>
 
+#include "../ops/arithmetic.hpp"
 #include "../ops/dropout.hpp"
+#include "../ops/lstm_sequence.hpp"
 #include "../ops/shape.hpp"
 #include "init.hpp"
 
@@ -104,6 +106,8 @@ RNNOutput RNNBase::run(const Tensor& x, const Tensor& h0, const Tensor& c0) {
   if (c0.defined() && !lstm) throw Error("{}: c0 is given, but only an LSTM has a cell state", name_);
   check_state(c0, "c0");
 
+  if (lstm) return run_lstm(x, h0, c0, T, N);
+
   // --- the unrolled network -------------------------------------------------------------------------
   std::vector<Tensor> xs = unstack(options_.batch_first ? permute(x, {1, 0, 2}) : x);  // T x [N, I]
   const std::vector<Tensor> h_init = h0.defined() ? unstack(h0) : std::vector<Tensor>();
@@ -144,6 +148,40 @@ RNNOutput RNNBase::run(const Tensor& x, const Tensor& h0, const Tensor& c0) {
   out.output = stack(xs, options_.batch_first ? 1 : 0);
   out.h_n = stack(h_n, 0);
   if (lstm) out.c_n = stack(c_n, 0);
+  return out;
+}
+
+// The LSTM: one lstm_sequence op per layer and direction (ops/lstm_sequence.hpp: big GEMMs over all
+// steps), each returning Y [T, N, 2H] = [h_t, c_t]; the layer's output is the h half, h_n and c_n the
+// last step's halves (t = T-1 forward, t = 0 in reverse).
+RNNOutput RNNBase::run_lstm(const Tensor& x, const Tensor& h0, const Tensor& c0, std::size_t T, std::size_t N) {
+  const std::size_t L = options_.num_layers, D = num_directions(), H = hidden_;
+  const DType dtype = weights_[0].weight_ih.dtype();
+  const Tensor zero = zeros({N, H}, dtype);
+  auto initial = [&](const Tensor& t, std::size_t k) {
+    return t.defined() ? reshape(narrow(t, 0, k, 1), {N, H}) : zero;
+  };
+  Tensor in = options_.batch_first ? permute(x, {1, 0, 2}) : x;  // [T, N, I]
+  std::vector<Tensor> h_n, c_n;
+  for (std::size_t l = 0; l < L; ++l) {
+    std::vector<Tensor> outs;
+    for (std::size_t d = 0; d < D; ++d) {
+      const std::size_t k = l * D + d;
+      const LayerWeights& lw = weights_[k];
+      const Tensor bias = lw.bias_ih.defined() ? lw.bias_ih + lw.bias_hh : Tensor();
+      const Tensor y = lstm_sequence(in, initial(h0, k), initial(c0, k), lw.weight_ih, lw.weight_hh, bias, d == 1);
+      outs.push_back(narrow(y, 2, 0, H));
+      const Tensor last = narrow(y, 0, d == 1 ? 0 : T - 1, 1);  // [1, N, 2H]
+      h_n.push_back(reshape(narrow(last, 2, 0, H), {N, H}));
+      c_n.push_back(reshape(narrow(last, 2, H, H), {N, H}));
+    }
+    in = D == 2 ? concat(outs, 2) : outs[0];
+    if (options_.dropout > 0 && is_training() && l + 1 < L) in = dropout(in, options_.dropout, true);
+  }
+  RNNOutput out;
+  out.output = options_.batch_first ? permute(in, {1, 0, 2}) : in;
+  out.h_n = stack(h_n, 0);
+  out.c_n = stack(c_n, 0);
   return out;
 }
 

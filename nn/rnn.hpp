@@ -67,6 +67,9 @@ class RNNBase : public Module {
   RNNBase(detail::CellKind kind, const char* name, std::size_t input_size, std::size_t hidden_size, RNNOptions options);
 
  private:
+  // The LSTM's path: one fused lstm_sequence op per layer and direction (x already checked).
+  RNNOutput run_lstm(const Tensor& x, const Tensor& h0, const Tensor& c0, std::size_t T, std::size_t N);
+
   detail::CellKind kind_;
   const char* name_;
   std::size_t input_, hidden_;
