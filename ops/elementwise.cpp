@@ -12,6 +12,7 @@
 
 #include "../autograd/dispatch.hpp"
 #include "../autograd/kinks.hpp"
+#include "../autograd/threads.hpp"
 #include "arithmetic.hpp"
 
 namespace xgrad {
@@ -27,16 +28,17 @@ Tensor map(const char* op, const Tensor& x, F f) {
     using Batch = xsimd::batch<T>;
     constexpr std::size_t lanes = Batch::size;
     Array y = Array::from_shape(a.shape());
-    const T* in = a.data();
-    T* out = y.data();
-    const std::size_t n = a.size(), whole = n - n % lanes;
-    for (std::size_t i = 0; i < whole; i += lanes) f(Batch::load_unaligned(in + i)).store_unaligned(out + i);
-    if (whole < n) {
-      alignas(64) T tail[lanes] = {};
-      std::copy(in + whole, in + n, tail);
-      f(Batch::load_unaligned(tail)).store_unaligned(tail);
-      std::copy(tail, tail + (n - whole), out + whole);
-    }
+    // Slices of 64k+ elements go to xgrad's threads (a ReLU after a conv layer is 800k values).
+    detail::for_slices(a.size(), [&, in = a.data(), out = y.data()](std::size_t begin, std::size_t end) {
+      const std::size_t whole = begin + (end - begin) / lanes * lanes;
+      for (std::size_t i = begin; i < whole; i += lanes) f(Batch::load_unaligned(in + i)).store_unaligned(out + i);
+      if (whole < end) {
+        alignas(64) T tail[lanes] = {};
+        std::copy(in + whole, in + end, tail);
+        f(Batch::load_unaligned(tail)).store_unaligned(tail);
+        std::copy(tail, tail + (end - whole), out + whole);
+      }
+    });
     return Tensor(std::move(y));
   });
 }
@@ -115,10 +117,12 @@ Tensor relu(const Tensor& x, Site site) {
           using Array = std::decay_t<decltype(a)>;
           using T = typename Array::value_type;
           Array dx = Array::from_shape(a.shape());
-          const T* __restrict d = dy.data();
-          const T* __restrict in = a.data();
-          T* __restrict out = dx.data();
-          for (std::size_t k = 0, n = a.size(); k < n; ++k) out[k] = in[k] > T(0) ? d[k] : T(0);
+          detail::for_slices(a.size(), [&](std::size_t b, std::size_t e) {
+            const T* __restrict d = dy.data() + b;
+            const T* __restrict in = a.data() + b;
+            T* __restrict out = dx.data() + b;
+            for (std::size_t k = 0; k < e - b; ++k) out[k] = in[k] > T(0) ? d[k] : T(0);
+          });
           return Tensor(std::move(dx));
         });
       },

@@ -183,6 +183,35 @@ TEST_CASE("sum and the expand of its gradient split large tensors across 2 threa
   CHECK(std::abs(sums[1] - sums[0]) <= 1e-12 * (1.0 + std::abs(sums[0])));
 }
 
+TEST_CASE("elementwise ops split large tensors across 2 threads: bitwise the 1-thread values and gradients") {
+  // 100,003 values: above the split size, and not a multiple of the SIMD width, so the parts' tails
+  // (one padded batch each) are exercised; f32 and f64.
+  for (const xg::DType dtype : {xg::f32, xg::f64}) {
+    CAPTURE(xg::dtype_name(dtype));
+    xg::manual_seed(13);
+    const xg::Tensor x = xg::randn({100003}, dtype);
+    std::vector<double> values[2], grads[2];
+    for (int threads : {1, 2}) {
+      ThreadsFor use(threads);
+      xg::Tensor leaf = x.detach().requires_grad_();
+      const xg::Tensor y = xg::relu(leaf) + xg::tanh(leaf) + xg::sigmoid(leaf) + xg::exp(leaf * 0.1);
+      xg::sum(y * xg::relu(leaf)).backward();
+      values[threads - 1] = y.to_vector();
+      grads[threads - 1] = leaf.grad().to_vector();
+    }
+    CHECK(values[0] == values[1]);
+    CHECK(grads[0] == grads[1]);
+    const std::vector<double> xs = x.to_vector();
+    // spot values against libm, in the dtype's precision
+    const double tol = dtype == xg::f32 ? 1e-6 : 1e-14;
+    for (std::size_t k : {std::size_t{0}, std::size_t{50001}, std::size_t{100002}}) {
+      const double v = xs[k];
+      CHECK(values[0][k] ==
+            doctest::Approx(std::max(v, 0.0) + std::tanh(v) + 1 / (1 + std::exp(-v)) + std::exp(v * 0.1)).epsilon(tol));
+    }
+  }
+}
+
 // The pool once let a worker that was not needed for one job read the next job's fields half
 // written: a part ran twice, another never, and under TSan the caller waited forever. Many small
 // jobs of varying part counts back to back, with more threads than cores, is the shape that shows it.
