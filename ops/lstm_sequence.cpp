@@ -8,8 +8,10 @@
 
 #include "../autograd/dispatch.hpp"
 #include "../autograd/engine.hpp"
-#include "../nn/rnn_cell.hpp"
+#include "arithmetic.hpp"
 #include "blas.hpp"
+#include "elementwise.hpp"
+#include "matmul.hpp"
 #include "shape.hpp"
 
 namespace xgrad {
@@ -128,18 +130,24 @@ std::size_t previous(std::size_t t, bool reverse) { return reverse ? t + 1 : t -
 }  // namespace
 
 namespace detail {
+// The composed form, op by op: per step gates = [x, h] [W_ih, W_hh]^T + b, blocks i f g o;
+// c' = sigmoid(f) c + sigmoid(i) tanh(g);  h' = sigmoid(o) tanh(c'). The same math as LSTMCell
+// (nn/rnn_cell.cpp), written here with ops so that ops/ needs nothing from nn/; test_rnn checks that
+// nn::LSTM (this op) equals its cells unrolled by hand.
 Tensor lstm_sequence_composed(const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
                               const Tensor& w_hh, const Tensor& bias, bool reverse, Site site) {
   const std::size_t T = x.shape()[0], H = w_hh.shape()[1];
-  const nn::detail::CellWeights cw{nn::detail::CellKind::lstm, H, concat({w_ih, w_hh}, 1, site), bias, {}, {}, {}, {}};
+  const Tensor w = concat({w_ih, w_hh}, 1, site);
   const Shape step{x.shape()[1], x.shape()[2]};
   std::vector<Tensor> ys(T);
   Tensor h = h0, c = c0;
   for (std::size_t s = 0; s < T; ++s) {
     const std::size_t t = reverse ? T - 1 - s : s;
-    const nn::LSTMState next = nn::detail::lstm_step(cw, reshape(narrow(x, 0, t, 1, site), step, site), h, c);
-    h = next.h;
-    c = next.c;
+    const Tensor gates = linear(concat({reshape(narrow(x, 0, t, 1, site), step, site), h}, 1, site), w, bias, site);
+    const Tensor i = sigmoid(narrow(gates, 1, 0, H, site), site), f = sigmoid(narrow(gates, 1, H, H, site), site);
+    const Tensor g = tanh(narrow(gates, 1, 2 * H, H, site), site), o = sigmoid(narrow(gates, 1, 3 * H, H, site), site);
+    c = f * c + i * g;
+    h = o * tanh(c, site);
     ys[t] = concat({h, c}, 1, site);
   }
   return stack(ys, 0, site);

@@ -1,5 +1,5 @@
 // ops/lstm_sequence: the fused LSTM layer against finite differences (first and second order), against
-// the composed per-step form (nn::detail::lstm_step) in values and gradients, inside nn::LSTM, and its
+// the composed per-step form (detail::lstm_sequence_composed) in values and gradients, inside nn::LSTM, and its
 // error messages.
 #include <algorithm>
 #include <cmath>
@@ -119,7 +119,7 @@ TEST_CASE("lstm_sequence: nn::LSTM (2 layers, bidirectional, batch_first) equals
   const xg::Tensor x = leaf({N, T, I}), h0 = leaf({L * 2, N, H}), c0 = leaf({L * 2, N, H});
   const nn::RNNOutput out = lstm.run(x, h0, c0);
 
-  // The reference: every layer and direction from lstm_step, unrolled, with the module's parameters.
+  // The reference: every layer and direction composed op by op, unrolled, with the module's parameters.
   xg::Tensor in = xg::permute(x, {1, 0, 2});
   std::vector<xg::Tensor> h_n, c_n;
   for (std::size_t l = 0; l < L; ++l) {
