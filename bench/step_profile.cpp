@@ -106,7 +106,8 @@ int main(int argc, char** argv) {
   }
   const int warm_up = 20;
   if ((model != "convnet" && model != "mlp") || steps <= warm_up || threads < 1 || gflops <= 0)
-    return fmt::print(stderr, "usage: step_profile [--model convnet|mlp] [--steps >20] [--threads N] [--gflops G]\n"), 2;
+    return fmt::print(stderr, "usage: step_profile [--model convnet|mlp] [--steps >20] [--threads N] [--gflops G]\n"),
+           2;
   xg::set_num_threads(threads);
   xg::manual_seed(0);
   const xd::Dataset train = xd::load_mnist_dir(data_dir, xd::Split::train);
@@ -166,10 +167,11 @@ int main(int argc, char** argv) {
   xg::detail::set_backward_tracer(nullptr);
   const double n = double(step - warm_up);
 
-  fmt::print("step_profile: {} batch 64, {} thread(s), {} steps after {} warm-up; ms per step; floor = FLOPs at {} GFLOP/s\n",
+  fmt::print("step_profile: {} batch 64, {} thread(s), {} steps after {} warm-up; ms per step; floor = FLOPs at {} "
+             "GFLOP/s\n",
              model, threads, step - warm_up, warm_up, gflops);
-  fmt::print("{:<30} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}\n", "part", "calls", "fwd ms", "bwd ms", "total", "GFLOP",
-             "floor ms", "GFLOP/s");
+  fmt::print("{:<30} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}\n", "part", "calls", "fwd ms", "bwd ms", "total",
+             "GFLOP", "floor ms", "GFLOP/s");
   double total_ms = 0, total_flop = 0;
   auto row = [&](const std::string& name, double calls, double f, double b, double flop) {
     total_ms += f + b;
@@ -177,7 +179,8 @@ int main(int argc, char** argv) {
     const std::string fl = flop > 0 ? fmt::format("{:.4f}", flop / 1e9) : "-";
     const std::string floor = flop > 0 ? fmt::format("{:.3f}", flop / (gflops * 1e6)) : "-";
     const std::string rate = flop > 0 ? fmt::format("{:.1f}", flop / ((f + b) * 1e6)) : "-";
-    fmt::print("{:<30} {:>6.0f} {:>9.3f} {:>9.3f} {:>9.3f} {:>9} {:>9} {:>9}\n", name, calls, f, b, f + b, fl, floor, rate);
+    fmt::print("{:<30} {:>6.0f} {:>9.3f} {:>9.3f} {:>9.3f} {:>9} {:>9} {:>9}\n", name, calls, f, b, f + b, fl, floor,
+               rate);
   };
   for (const auto& [op, c] : profile.ops)
     row(op, double(c.calls) / n, c.forward_ms / n, c.backward_ms / n, (c.forward_flop + c.backward_flop) / n);
