@@ -21,6 +21,8 @@
 #include <xgrad/xgrad.hpp>
 #include <xgrad/xtensor.hpp>
 
+#include "models.hpp"
+
 namespace xg = xgrad;
 namespace nn = xgrad::nn;
 
@@ -32,17 +34,8 @@ std::shared_ptr<nn::Sequential> make_model(const std::string& name) {
   if (name == "wide")  // 8.4M parameters, 34 MB of gradients: communication-heavy
     *net = nn::Sequential{nn::Flatten(), nn::Linear(784, 2048),  nn::ReLU(), nn::Linear(2048, 2048),
                           nn::ReLU(),    nn::Linear(2048, 2048), nn::ReLU(), nn::Linear(2048, 10)};
-  else  // the main job's ConvNet (examples/train/models.cpp), 421k parameters, 1.7 MB of gradients
-    *net = nn::Sequential{nn::Conv2d(1, 16, 3, {.padding = 1}),
-                          nn::ReLU(),
-                          nn::MaxPool2d(2),
-                          nn::Conv2d(16, 32, 3, {.padding = 1}),
-                          nn::ReLU(),
-                          nn::MaxPool2d(2),
-                          nn::Flatten(),
-                          nn::Linear(32 * 7 * 7, 128),
-                          nn::ReLU(),
-                          nn::Linear(128, 10)};
+  else  // the main job's ConvNet (bench/models.hpp), 207k parameters, 0.8 MB of gradients
+    *net = bench::model("convnet");
   return net;
 }
 

@@ -22,31 +22,13 @@
 #include <xgrad/xgrad.hpp>
 
 #include "macro_bench.hpp"
+#include "models.hpp"
 
 namespace bench {
 
 EpochResult xgrad_epoch(const EpochConfig& cfg, const xg::data::Dataset& train) {
-  namespace nn = xg::nn;
-  nn::Sequential net;
-  if (cfg.model == "mlp")
-    net = nn::Sequential{nn::Flatten(),        nn::Linear(784, 256), nn::ReLU(),
-                         nn::Linear(256, 128), nn::ReLU(),           nn::Linear(128, 10)};
-  else
-    net = nn::Sequential{nn::Conv2d(1, 16, 3, {.padding = 1}),
-                         nn::ReLU(),
-                         nn::MaxPool2d(2),
-                         nn::Conv2d(16, 32, 3, {.padding = 1}),
-                         nn::ReLU(),
-                         nn::MaxPool2d(2),
-                         nn::Flatten(),
-                         nn::Linear(32 * 7 * 7, 128),
-                         nn::ReLU(),
-                         nn::Linear(128, 10)};
-  std::unique_ptr<xg::optim::Optimizer> opt;
-  if (cfg.model == "mlp")
-    opt = std::make_unique<xg::optim::SGD>(net.parameters(), xg::optim::SGDOptions{.lr = 0.05, .momentum = 0.9});
-  else
-    opt = std::make_unique<xg::optim::Adam>(net.parameters(), xg::optim::AdamOptions{.lr = 1e-3});
+  xg::nn::Sequential net = model(cfg.model);
+  const std::unique_ptr<xg::optim::Optimizer> opt = optimizer(cfg.model, net);
   xg::data::DataLoader loader(train, {.batch_size = cfg.batch, .shuffle = true, .seed = 0});
   EpochResult res;
   res.batches_per_epoch = loader.size();

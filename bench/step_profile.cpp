@@ -19,6 +19,8 @@
 #include <xgrad/data.hpp>
 #include <xgrad/xgrad.hpp>
 
+#include "models.hpp"
+
 namespace {
 namespace xd = xg::data;
 namespace nn = xg::nn;
@@ -111,26 +113,8 @@ int main(int argc, char** argv) {
   xg::set_num_threads(threads);
   xg::manual_seed(0);
   const xd::Dataset train = xd::load_mnist_dir(data_dir, xd::Split::train);
-  nn::Sequential net;
-  if (model == "mlp")
-    net = nn::Sequential{nn::Flatten(),        nn::Linear(784, 256), nn::ReLU(),
-                         nn::Linear(256, 128), nn::ReLU(),           nn::Linear(128, 10)};
-  else
-    net = nn::Sequential{nn::Conv2d(1, 16, 3, {.padding = 1}),
-                         nn::ReLU(),
-                         nn::MaxPool2d(2),
-                         nn::Conv2d(16, 32, 3, {.padding = 1}),
-                         nn::ReLU(),
-                         nn::MaxPool2d(2),
-                         nn::Flatten(),
-                         nn::Linear(32 * 7 * 7, 128),
-                         nn::ReLU(),
-                         nn::Linear(128, 10)};
-  std::unique_ptr<xg::optim::Optimizer> opt;
-  if (model == "mlp")
-    opt = std::make_unique<xg::optim::SGD>(net.parameters(), xg::optim::SGDOptions{.lr = 0.05, .momentum = 0.9});
-  else
-    opt = std::make_unique<xg::optim::Adam>(net.parameters(), xg::optim::AdamOptions{.lr = 1e-3});
+  nn::Sequential net = bench::model(model);
+  const std::unique_ptr<xg::optim::Optimizer> opt = bench::optimizer(model, net);
   xd::DataLoader loader(train, {.batch_size = 64, .shuffle = true, .seed = 0});
 
   Profile profile;
