@@ -19,8 +19,8 @@ BackwardTracer* backward_tracer() { return active; }
 BackwardTracer* set_backward_tracer(BackwardTracer* tracer) { return std::exchange(active, tracer); }
 }  // namespace detail
 
-TraceBackward::TraceBackward(BackwardTrace& trace) : previous_(std::exchange(detail::active, &trace)) {}
-TraceBackward::~TraceBackward() { detail::active = previous_; }
+TraceBackward::TraceBackward(BackwardTrace& trace) : previous_(detail::set_backward_tracer(&trace)) {}
+TraceBackward::~TraceBackward() { detail::set_backward_tracer(previous_); }
 
 namespace {
 Tensor as_double(const Tensor& t) {  // a copy: the trace must not change when the tensor does

@@ -1,43 +1,30 @@
 // Elementwise functions: y = f(x) and dx = f'(x) * dy, side by side.
-// The forward values go through xsimd's vector math (exp, log, tanh: 6-35x faster than libm loops).
-// The library calls xsimd itself rather than switching on XTENSOR_USE_XSIMD, which would change
-// xt::xarray's type for every program that shares arrays with xgrad (CMakeLists.txt).
+// The forward values go through xsimd's vector math (exp, log, tanh: 6-35x faster than libm loops;
+// ops/simd_map.hpp).
 #include "elementwise.hpp"
 
-#include <algorithm>
 #include <cmath>
 
-#include <xsimd/xsimd.hpp>
 #include <xtensor/xmath.hpp>
 
 #include "../autograd/dispatch.hpp"
 #include "../autograd/kinks.hpp"
 #include "../autograd/threads.hpp"
 #include "arithmetic.hpp"
+#include "simd_map.hpp"
 
 namespace xgrad {
 
 namespace {
-// y = f(x) in x's dtype, f written once for xsimd batches: whole batches straight from x, and the
-// last few elements through one padded batch, so every element gets the same arithmetic.
+// y = f(x) in x's dtype, f written once for xsimd batches (ops/simd_map.hpp).
 template <class F>
 Tensor map(const char* op, const Tensor& x, F f) {
   return detail::visit(op, x, [&](const auto& a) {
     using Array = std::decay_t<decltype(a)>;
-    using T = typename Array::value_type;
-    using Batch = xsimd::batch<T>;
-    constexpr std::size_t lanes = Batch::size;
     Array y = Array::from_shape(a.shape());
     // Slices of 64k+ elements go to xgrad's threads (a ReLU after a conv layer is 800k values).
     detail::for_slices(a.size(), [&, in = a.data(), out = y.data()](std::size_t begin, std::size_t end) {
-      const std::size_t whole = begin + (end - begin) / lanes * lanes;
-      for (std::size_t i = begin; i < whole; i += lanes) f(Batch::load_unaligned(in + i)).store_unaligned(out + i);
-      if (whole < end) {
-        alignas(64) T tail[lanes] = {};
-        std::copy(in + whole, in + end, tail);
-        f(Batch::load_unaligned(tail)).store_unaligned(tail);
-        std::copy(tail, tail + (end - whole), out + whole);
-      }
+      detail::simd::transform(in + begin, out + begin, end - begin, f);
     });
     return Tensor(std::move(y));
   });
@@ -92,10 +79,7 @@ Tensor tanh(const Tensor& x, Site site) {
 
 // y = 1 / (1 + e^-x);   dy/dx = y (1 - y)
 Tensor sigmoid(const Tensor& x, Site site) {
-  Tensor y = map("sigmoid", x, [](auto b) {
-    using Batch = decltype(b);
-    return Batch(1) / (Batch(1) + xsimd::exp(-b));
-  });
+  Tensor y = map("sigmoid", x, [](auto b) { return detail::simd::sigmoid(b); });
   return record(
       "sigmoid", y, {x}, [](Backward& node) { node.dx[0] = node.dy * node.y * (1.0 - node.y); }, site);
 }

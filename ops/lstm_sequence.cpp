@@ -13,6 +13,7 @@
 #include "elementwise.hpp"
 #include "matmul.hpp"
 #include "shape.hpp"
+#include "simd_map.hpp"
 
 namespace xgrad {
 
@@ -67,32 +68,14 @@ Dims check(const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_
   return d;
 }
 
-// p[0..n) = f(p[0..n)) in place, f written for xsimd batches: whole batches, then the last few
-// elements through one padded batch (as ops/elementwise.cpp's map), so every element gets the same
-// arithmetic as the elementwise ops of the composed form.
-template <class T, class F>
-void apply(T* p, std::size_t n, F f) {
-  using Batch = xsimd::batch<T>;
-  constexpr std::size_t lanes = Batch::size;
-  const std::size_t whole = n - n % lanes;
-  for (std::size_t k = 0; k < whole; k += lanes) f(Batch::load_unaligned(p + k)).store_unaligned(p + k);
-  if (whole < n) {
-    alignas(64) T tail[lanes] = {};
-    std::copy(p + whole, p + n, tail);
-    f(Batch::load_unaligned(tail)).store_unaligned(tail);
-    std::copy(tail, tail + (n - whole), p + whole);
-  }
-}
+// The gate activations in place, with the same kernels as the sigmoid and tanh ops (ops/simd_map.hpp).
 template <class T>
 void sigmoid_inplace(T* p, std::size_t n) {
-  apply(p, n, [](auto b) {
-    using Batch = decltype(b);
-    return Batch(1) / (Batch(1) + xsimd::exp(-b));
-  });
+  detail::simd::transform(p, p, n, [](auto b) { return detail::simd::sigmoid(b); });
 }
 template <class T>
 void tanh_inplace(T* p, std::size_t n) {
-  apply(p, n, [](auto b) { return xsimd::tanh(b); });
+  detail::simd::transform(p, p, n, [](auto b) { return xsimd::tanh(b); });
 }
 
 // c' = f c + i g into c and tc (tanh is applied to tc next), then h' = o tanh(c'); one row each.
@@ -234,7 +217,9 @@ Tensor lstm_sequence(const Tensor& x, const Tensor& h0, const Tensor& c0, const 
           const T_* pwhh = node.x[4].value<T_>().data();
           A dG = A::from_shape({R, G});
           T_* pdg = dG.data();
-          std::vector<T_> dh(N * H, T_(0)), dc(N * H, T_(0));  // into step t from the steps after it
+          A dh = A::from_shape({N, H}), dc = A::from_shape({N, H});  // into step t from the steps after it
+          std::fill_n(dh.data(), N * H, T_(0));
+          std::fill_n(dc.data(), N * H, T_(0));
           for (std::size_t s = T; s-- > 0;) {
             const std::size_t t = reverse ? T - 1 - s : s;
             const T_* cprev = s == 0 ? pc0 : py + previous(t, reverse) * N * 2 * H + H;
@@ -255,16 +240,8 @@ Tensor lstm_sequence(const Tensor& x, const Tensor& h0, const Tensor& c0, const 
             detail::gemm({false, false, R, I, G}, pdg, G, node.x[3].value<T_>().data(), I, dx.data(), I);
             node.dx[0] = Tensor(std::move(dx));
           }
-          if (node.needs(1)) {
-            A a = from({N, H});
-            std::copy(dh.begin(), dh.end(), a.data());
-            node.dx[1] = Tensor(std::move(a));
-          }
-          if (node.needs(2)) {
-            A a = from({N, H});
-            std::copy(dc.begin(), dc.end(), a.data());
-            node.dx[2] = Tensor(std::move(a));
-          }
+          if (node.needs(1)) node.dx[1] = Tensor(std::move(dh));  // what reached h0
+          if (node.needs(2)) node.dx[2] = Tensor(std::move(dc));
           if (node.needs(3)) {  // dW_ih = dG^T X
             A dw = from({G, I});
             detail::gemm({true, false, G, I, R}, pdg, G, node.x[0].value<T_>().data(), I, dw.data(), I);

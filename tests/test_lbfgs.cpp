@@ -21,6 +21,7 @@
 #include <xgrad/xtensor.hpp>
 
 #include "error_text.hpp"
+#include "f64_tensors.hpp"
 #include "state_dict_edits.hpp"
 
 namespace xg = xgrad;
@@ -45,15 +46,8 @@ xg::Tensor matrix(const Mat& m) {
     for (std::size_t j = 0; j < m[i].size(); ++j) a(i, j) = m[i][j];
   return xg::Tensor(a);
 }
-Vec values(const xg::Tensor& t) {
-  const auto& a = t.value<double>();
-  return Vec(a.begin(), a.end());
-}
-xg::Tensor deep_copy(const xg::Tensor& t) {
-  xg::Tensor c(xt::xarray<double>(t.value<double>()));
-  c.requires_grad_(t.requires_grad());
-  return c;
-}
+using f64_tensors::deep_copy;
+using f64_tensors::values;
 
 double dot(const Vec& a, const Vec& b) {
   double s = 0;

@@ -19,6 +19,7 @@
 #include <xgrad/xtensor.hpp>
 
 #include "error_text.hpp"
+#include "f64_tensors.hpp"
 #include "state_dict_edits.hpp"
 
 namespace xg = xgrad;
@@ -38,15 +39,8 @@ xg::Tensor param(const Vec& v) {
   t.requires_grad_();
   return t;
 }
-Vec values(const xg::Tensor& t) {
-  const auto& a = t.value<double>();
-  return Vec(a.begin(), a.end());
-}
-xg::Tensor deep_copy(const xg::Tensor& t) {
-  xg::Tensor c(xt::xarray<double>(t.value<double>()));
-  c.requires_grad_(t.requires_grad());
-  return c;
-}
+using f64_tensors::deep_copy;
+using f64_tensors::values;
 
 const Vec w0 = {1.0, -2.0, 0.5, 3.0, -0.25};
 const Vec c0 = {0.5, 1.0, 2.0, 0.1, 4.0};
