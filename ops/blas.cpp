@@ -10,9 +10,11 @@
 #include <cblas.h>
 #include <algorithm>
 #include <limits>
+#include <type_traits>
 
 #include "../autograd/error.hpp"
 #include "../autograd/threads.hpp"
+#include "gemm_avx512.hpp"
 
 namespace xgrad::detail {
 
@@ -27,6 +29,24 @@ void call(const GemmShape& s, const double* a, std::size_t lda, const double* b,
           double* c, std::size_t ldc) {
   cblas_dgemm(CblasRowMajor, s.ta ? CblasTrans : CblasNoTrans, s.tb ? CblasTrans : CblasNoTrans, int(s.m), int(s.n),
               int(s.k), 1.0, a, int(lda), b, int(ldb), beta, c, int(ldc));
+}
+
+// One single-threaded GEMM: xgrad's AVX-512 kernels for f32 where the CPU runs them
+// (gemm_avx512.hpp), OpenBLAS otherwise.
+template <class T>
+void call(bool own, const GemmShape& s, const T* a, std::size_t lda, const T* b, std::size_t ldb, T beta, T* c,
+          std::size_t ldc) {
+  if constexpr (std::is_same_v<T, float>)
+    if (own) return avx512::sgemm(s, a, lda, b, ldb, c, ldc, beta != 0.f);
+  call(s, a, lda, b, ldb, beta, c, ldc);
+}
+
+template <class T>
+bool own_kernels(const GemmShape& s) {
+  if constexpr (std::is_same_v<T, float>)
+    return avx512::enabled() && avx512::handles(s);
+  else
+    return false;
 }
 
 constexpr double kSplitFrom = 1e6, kSplitUpTo = 2e8;  // FLOPs
@@ -52,12 +72,14 @@ void gemm_impl(const GemmShape& s, const T* a, std::size_t lda, const T* b, std:
   }
   lda = std::max<std::size_t>(lda, 1), ldb = std::max<std::size_t>(ldb, 1), ldc = std::max<std::size_t>(ldc, 1);
   const T beta = accumulate ? T(1) : T(0);
+  const bool own = own_kernels<T>(s);
   const double flops = 2.0 * double(s.m) * double(s.n) * double(s.k);
   const bool split_rows = s.m >= s.n;  // split the longer side of C into blocks of whole rows or columns
   const std::size_t units = ((split_rows ? s.m : s.n) + kAlign - 1) / kAlign;
-  const std::size_t parts = flops < kSplitFrom || flops > kSplitUpTo ? 1 : parallel_parts(units);
+  // (xgrad's own kernels are single-threaded: every GEMM above kSplitFrom is split)
+  const std::size_t parts = flops < kSplitFrom || (flops > kSplitUpTo && !own) ? 1 : parallel_parts(units);
   if (parts <= 1) {
-    call(s, a, lda, b, ldb, beta, c, ldc);
+    call(own, s, a, lda, b, ldb, beta, c, ldc);
     return;
   }
   parallel_for(units, parts, [&](std::size_t, std::size_t begin, std::size_t end) {
@@ -67,10 +89,10 @@ void gemm_impl(const GemmShape& s, const T* a, std::size_t lda, const T* b, std:
     GemmShape part = s;
     if (split_rows) {  // rows lo..hi of C = rows lo..hi of op(A), times op(B)
       part.m = hi - lo;
-      call(part, s.ta ? a + lo : a + lo * lda, lda, b, ldb, beta, c + lo * ldc, ldc);
+      call(own, part, s.ta ? a + lo : a + lo * lda, lda, b, ldb, beta, c + lo * ldc, ldc);
     } else {  // columns lo..hi of C = op(A) times columns lo..hi of op(B)
       part.n = hi - lo;
-      call(part, a, lda, s.tb ? b + lo * ldb : b + lo, ldb, beta, c + lo, ldc);
+      call(own, part, a, lda, s.tb ? b + lo * ldb : b + lo, ldb, beta, c + lo, ldc);
     }
   });
 }

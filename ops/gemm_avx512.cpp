@@ -1,0 +1,219 @@
+// xgrad's f32 GEMM kernels for AVX-512 (see gemm_avx512.hpp for why). Two register-blocked kernels,
+// both reading the operands where they lie, without packing:
+//
+//   rows kernel   C [i, j..j+48) += sum_k A[i,k] B[k, j..j+48)     for 8 rows i at once
+//                 (B not transposed: a row of B is contiguous, three 16-float vectors; each A value
+//                 is broadcast; 8 x 3 accumulators stay in registers for the whole k loop)
+//   dots kernel   C [i, j] += sum_k A[i,k] B[j,k]                   for 4 x 4 (i, j) at once
+//                 (B transposed: A's rows and B's rows are both contiguous along k, so each
+//                 accumulator is 16 partial sums of one dot product, added up at the end)
+//
+// The loops around them block k (so that a panel of B stays in L1 while the rows of A stream past),
+// and the rows or columns of C (so that the A or B rows a panel meets stay in L2). The edges of C
+// are smaller instances of the same templates; the edge of a row of 16 goes through AVX-512's masked
+// loads and stores, so nothing reads or writes past an operand.
+//
+// Every function that uses AVX-512 carries the target attribute and has internal linkage: this file
+// is compiled for the library's baseline (x86-64-v3), so no code shared with other files (inline or
+// template functions of the standard library) is ever built for AVX-512, and a CPU without it never
+// runs any of it (enabled() is checked first, in blas.cpp).
+#include "gemm_avx512.hpp"
+
+#include <immintrin.h>
+
+#include <array>
+#include <atomic>
+#include <utility>
+
+#define XGRAD_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
+
+namespace xgrad::detail::avx512 {
+
+namespace {
+
+bool cpu_runs_avx512() {
+  __builtin_cpu_init();  // may run before libgcc's own initializer
+  // libgcc reports these only when the OS saves the AVX-512 registers too (XCR0)
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+}
+
+bool cpu_has_avx512() {
+  static const bool has = cpu_runs_avx512();
+  return has;
+}
+
+std::atomic<bool> switched_on{true};
+
+constexpr std::size_t kRows = 8, kVectors = 3, kWidth = 16 * kVectors;  // rows kernel: 8 x 48
+constexpr std::size_t kRowsKc = 256, kRowsMc = 128;                     // rows kernel: k and row blocks
+constexpr std::size_t kDots = 4;                                        // dots kernel: 4 x 4
+constexpr std::size_t kDotsKc = 1024, kDotsNc = 64;                     // dots kernel: k and B-row blocks
+
+inline std::size_t min(std::size_t x, std::size_t y) { return x < y ? x : y; }
+
+// The first `count` lanes of a vector of 16 (count <= 16).
+inline __mmask16 lanes(std::size_t count) {
+  return count >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << count) - 1u);
+}
+
+// The sum of the 16 lanes: halves, then quarters, added in place. (The masked forms of the shuffles,
+// with every lane selected: the unmasked ones and _mm512_reduce_add_ps expand to GCC 12 code that
+// trips -Wuninitialized.)
+XGRAD_AVX512 inline float sum_lanes(__m512 x) {
+  const __m512 halves = _mm512_add_ps(x, _mm512_mask_shuffle_f32x4(x, 0xFFFF, x, x, 0x4E));
+  const __m512 quarters = _mm512_add_ps(halves, _mm512_mask_shuffle_f32x4(halves, 0xFFFF, halves, halves, 0xB1));
+  __m128 r = _mm512_mask_extractf32x4_ps(_mm_setzero_ps(), 0xF, quarters, 0);
+  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+  r = _mm_add_ss(r, _mm_movehdup_ps(r));
+  return _mm_cvtss_f32(r);
+}
+
+// C [R rows, up to 16 V columns] (+)= A [R, k] B [k, ..]: A (i, p) at a[i * a_row + p * a_col], B's row
+// p at b + p * ldb; `last` masks the columns of the last of the V vectors.
+template <std::size_t R, std::size_t V>
+XGRAD_AVX512 void rows_kernel(std::size_t k, const float* a, std::size_t a_row, std::size_t a_col, const float* b,
+                              std::size_t ldb, float* c, std::size_t ldc, __mmask16 last, bool accumulate) {
+  __m512 acc[R][V];
+#pragma GCC unroll 8
+  for (std::size_t i = 0; i < R; ++i)
+#pragma GCC unroll 3
+    for (std::size_t v = 0; v < V; ++v) acc[i][v] = _mm512_setzero_ps();
+  for (std::size_t p = 0; p < k; ++p) {
+    const float* row = b + p * ldb;
+    __m512 bv[V];
+#pragma GCC unroll 3
+    for (std::size_t v = 0; v < V; ++v)
+      bv[v] = v + 1 < V ? _mm512_loadu_ps(row + 16 * v) : _mm512_maskz_loadu_ps(last, row + 16 * v);
+    const float* ap = a + p * a_col;
+#pragma GCC unroll 8
+    for (std::size_t i = 0; i < R; ++i) {
+      const __m512 ai = _mm512_set1_ps(ap[i * a_row]);
+#pragma GCC unroll 3
+      for (std::size_t v = 0; v < V; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+    }
+  }
+#pragma GCC unroll 8
+  for (std::size_t i = 0; i < R; ++i)
+#pragma GCC unroll 3
+    for (std::size_t v = 0; v < V; ++v) {
+      float* out = c + i * ldc + 16 * v;
+      const __mmask16 m = v + 1 < V ? __mmask16(0xFFFF) : last;
+      __m512 r = acc[i][v];
+      if (accumulate) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m, out));
+      _mm512_mask_storeu_ps(out, m, r);
+    }
+}
+
+using RowsKernel = void (*)(std::size_t, const float*, std::size_t, std::size_t, const float*, std::size_t, float*,
+                            std::size_t, __mmask16, bool);
+
+template <std::size_t V, std::size_t... R>
+constexpr std::array<RowsKernel, kRows> rows_kernels_for(std::index_sequence<R...>) {
+  return {&rows_kernel<R + 1, V>...};
+}
+
+// [rows - 1][vectors - 1]
+const std::array<std::array<RowsKernel, kRows>, kVectors> rows_table = {
+    rows_kernels_for<1>(std::make_index_sequence<kRows>{}), rows_kernels_for<2>(std::make_index_sequence<kRows>{}),
+    rows_kernels_for<3>(std::make_index_sequence<kRows>{})};
+
+// C = op(A) B with B not transposed.
+void rows_gemm(const GemmShape& s, const float* a, std::size_t lda, const float* b, std::size_t ldb, float* c,
+               std::size_t ldc, bool accumulate) {
+  const std::size_t a_row = s.ta ? 1 : lda, a_col = s.ta ? lda : 1;  // A (i, p) at a[i * a_row + p * a_col]
+  for (std::size_t p0 = 0; p0 < s.k; p0 += kRowsKc) {
+    const std::size_t kc = min(kRowsKc, s.k - p0);
+    const bool add = accumulate || p0 > 0;
+    for (std::size_t i0 = 0; i0 < s.m; i0 += kRowsMc) {
+      const std::size_t i_end = min(s.m, i0 + kRowsMc);
+      for (std::size_t j = 0; j < s.n; j += kWidth) {
+        const std::size_t width = min(kWidth, s.n - j), vectors = (width + 15) / 16;
+        const __mmask16 last = lanes(width - 16 * (vectors - 1));
+        for (std::size_t i = i0; i < i_end; i += kRows) {
+          const std::size_t rows = min(kRows, i_end - i);
+          rows_table[vectors - 1][rows - 1](kc, a + i * a_row + p0 * a_col, a_row, a_col, b + p0 * ldb + j, ldb,
+                                            c + i * ldc + j, ldc, last, add);
+        }
+      }
+    }
+  }
+}
+
+// C [R, S] (+)= A [R, k] B [S, k]^T, rows of A lda apart and of B ldb apart, both contiguous along k.
+template <std::size_t R, std::size_t S>
+XGRAD_AVX512 void dots_kernel(std::size_t k, const float* a, std::size_t lda, const float* b, std::size_t ldb, float* c,
+                              std::size_t ldc, bool accumulate) {
+  __m512 acc[R][S];
+#pragma GCC unroll 4
+  for (std::size_t i = 0; i < R; ++i)
+#pragma GCC unroll 4
+    for (std::size_t j = 0; j < S; ++j) acc[i][j] = _mm512_setzero_ps();
+  for (std::size_t p = 0; p < k; p += 16) {
+    const __mmask16 m = lanes(k - p);
+    __m512 av[R], bv[S];
+#pragma GCC unroll 4
+    for (std::size_t i = 0; i < R; ++i) av[i] = _mm512_maskz_loadu_ps(m, a + i * lda + p);
+#pragma GCC unroll 4
+    for (std::size_t j = 0; j < S; ++j) bv[j] = _mm512_maskz_loadu_ps(m, b + j * ldb + p);
+#pragma GCC unroll 4
+    for (std::size_t i = 0; i < R; ++i)
+#pragma GCC unroll 4
+      for (std::size_t j = 0; j < S; ++j) acc[i][j] = _mm512_fmadd_ps(av[i], bv[j], acc[i][j]);
+  }
+#pragma GCC unroll 4
+  for (std::size_t i = 0; i < R; ++i)
+#pragma GCC unroll 4
+    for (std::size_t j = 0; j < S; ++j) {
+      const float sum = sum_lanes(acc[i][j]);
+      c[i * ldc + j] = accumulate ? c[i * ldc + j] + sum : sum;
+    }
+}
+
+using DotsKernel = void (*)(std::size_t, const float*, std::size_t, const float*, std::size_t, float*, std::size_t,
+                            bool);
+
+template <std::size_t R, std::size_t... S>
+constexpr std::array<DotsKernel, kDots> dots_kernels_for(std::index_sequence<S...>) {
+  return {&dots_kernel<R, S + 1>...};
+}
+
+// [rows - 1][columns - 1]
+const std::array<std::array<DotsKernel, kDots>, kDots> dots_table = {
+    dots_kernels_for<1>(std::make_index_sequence<kDots>{}), dots_kernels_for<2>(std::make_index_sequence<kDots>{}),
+    dots_kernels_for<3>(std::make_index_sequence<kDots>{}), dots_kernels_for<4>(std::make_index_sequence<kDots>{})};
+
+// C = A B^T with A not transposed.
+void dots_gemm(const GemmShape& s, const float* a, std::size_t lda, const float* b, std::size_t ldb, float* c,
+               std::size_t ldc, bool accumulate) {
+  for (std::size_t p0 = 0; p0 < s.k; p0 += kDotsKc) {
+    const std::size_t kc = min(kDotsKc, s.k - p0);
+    const bool add = accumulate || p0 > 0;
+    for (std::size_t j0 = 0; j0 < s.n; j0 += kDotsNc) {
+      const std::size_t j_end = min(s.n, j0 + kDotsNc);
+      for (std::size_t i = 0; i < s.m; i += kDots) {
+        const std::size_t rows = min(kDots, s.m - i);
+        for (std::size_t j = j0; j < j_end; j += kDots) {
+          const std::size_t cols = min(kDots, j_end - j);
+          dots_table[rows - 1][cols - 1](kc, a + i * lda + p0, lda, b + j * ldb + p0, ldb, c + i * ldc + j, ldc, add);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+bool enabled() { return switched_on.load(std::memory_order_relaxed) && cpu_has_avx512(); }
+void set_enabled(bool on) { switched_on.store(on, std::memory_order_relaxed); }
+bool handles(const GemmShape& s) { return !(s.ta && s.tb); }
+
+void sgemm(const GemmShape& s, const float* a, std::size_t lda, const float* b, std::size_t ldb, float* c,
+           std::size_t ldc, bool accumulate) {
+  if (s.tb)
+    dots_gemm(s, a, lda, b, ldb, c, ldc, accumulate);
+  else
+    rows_gemm(s, a, lda, b, ldb, c, ldc, accumulate);
+}
+
+}  // namespace xgrad::detail::avx512
