@@ -1,4 +1,4 @@
-// xgrad's f32 GEMM kernels for AVX-512 (see gemm_avx512.hpp for why). Two register-blocked kernels,
+// xgrad's f32 GEMM kernels for AVX-512 (see avx512.hpp for why). Two register-blocked kernels,
 // both reading the operands where they lie, without packing:
 //
 //   rows kernel   C [i, j..j+48) += sum_k A[i,k] B[k, j..j+48)     for 8 rows i at once
@@ -12,38 +12,16 @@
 // and the rows or columns of C (so that the A or B rows a panel meets stay in L2). The edges of C
 // are smaller instances of the same templates; the edge of a row of 16 goes through AVX-512's masked
 // loads and stores, so nothing reads or writes past an operand.
-//
-// Every function that uses AVX-512 carries the target attribute and has internal linkage: this file
-// is compiled for the library's baseline (x86-64-v3), so no code shared with other files (inline or
-// template functions of the standard library) is ever built for AVX-512, and a CPU without it never
-// runs any of it (enabled() is checked first, in blas.cpp).
 #include "gemm_avx512.hpp"
 
 #include <immintrin.h>
 
 #include <array>
-#include <atomic>
 #include <utility>
-
-#define XGRAD_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
 
 namespace xgrad::detail::avx512 {
 
 namespace {
-
-bool cpu_runs_avx512() {
-  __builtin_cpu_init();  // may run before libgcc's own initializer
-  // libgcc reports these only when the OS saves the AVX-512 registers too (XCR0)
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
-}
-
-bool cpu_has_avx512() {
-  static const bool has = cpu_runs_avx512();
-  return has;
-}
-
-std::atomic<bool> switched_on{true};
 
 constexpr std::size_t kRows = 8, kVectors = 3, kWidth = 16 * kVectors;  // rows kernel: 8 x 48
 constexpr std::size_t kRowsKc = 256, kRowsMc = 128;                     // rows kernel: k and row blocks
@@ -53,9 +31,7 @@ constexpr std::size_t kDotsKc = 1024, kDotsNc = 64;                     // dots 
 inline std::size_t min(std::size_t x, std::size_t y) { return x < y ? x : y; }
 
 // The first `count` lanes of a vector of 16 (count <= 16).
-inline __mmask16 lanes(std::size_t count) {
-  return count >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << count) - 1u);
-}
+inline __mmask16 lanes(std::size_t count) { return count >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << count) - 1u); }
 
 // The sum of the 16 lanes: halves, then quarters, added in place. (The masked forms of the shuffles,
 // with every lane selected: the unmasked ones and _mm512_reduce_add_ps expand to GCC 12 code that
@@ -114,9 +90,9 @@ constexpr std::array<RowsKernel, kRows> rows_kernels_for(std::index_sequence<R..
 }
 
 // [rows - 1][vectors - 1]
-const std::array<std::array<RowsKernel, kRows>, kVectors> rows_table = {
-    rows_kernels_for<1>(std::make_index_sequence<kRows>{}), rows_kernels_for<2>(std::make_index_sequence<kRows>{}),
-    rows_kernels_for<3>(std::make_index_sequence<kRows>{})};
+const std::array<std::array<RowsKernel, kRows>, kVectors> rows_table =
+    {rows_kernels_for<1>(std::make_index_sequence<kRows>{}), rows_kernels_for<2>(std::make_index_sequence<kRows>{}),
+     rows_kernels_for<3>(std::make_index_sequence<kRows>{})};
 
 // C = op(A) B with B not transposed.
 void rows_gemm(const GemmShape& s, const float* a, std::size_t lda, const float* b, std::size_t ldb, float* c,
@@ -179,9 +155,9 @@ constexpr std::array<DotsKernel, kDots> dots_kernels_for(std::index_sequence<S..
 }
 
 // [rows - 1][columns - 1]
-const std::array<std::array<DotsKernel, kDots>, kDots> dots_table = {
-    dots_kernels_for<1>(std::make_index_sequence<kDots>{}), dots_kernels_for<2>(std::make_index_sequence<kDots>{}),
-    dots_kernels_for<3>(std::make_index_sequence<kDots>{}), dots_kernels_for<4>(std::make_index_sequence<kDots>{})};
+const std::array<std::array<DotsKernel, kDots>, kDots> dots_table =
+    {dots_kernels_for<1>(std::make_index_sequence<kDots>{}), dots_kernels_for<2>(std::make_index_sequence<kDots>{}),
+     dots_kernels_for<3>(std::make_index_sequence<kDots>{}), dots_kernels_for<4>(std::make_index_sequence<kDots>{})};
 
 // C = A B^T with A not transposed.
 void dots_gemm(const GemmShape& s, const float* a, std::size_t lda, const float* b, std::size_t ldb, float* c,
@@ -204,8 +180,6 @@ void dots_gemm(const GemmShape& s, const float* a, std::size_t lda, const float*
 
 }  // namespace
 
-bool enabled() { return switched_on.load(std::memory_order_relaxed) && cpu_has_avx512(); }
-void set_enabled(bool on) { switched_on.store(on, std::memory_order_relaxed); }
 bool handles(const GemmShape& s) { return !(s.ta && s.tb); }
 
 void sgemm(const GemmShape& s, const float* a, std::size_t lda, const float* b, std::size_t ldb, float* c,

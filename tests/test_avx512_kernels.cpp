@@ -116,9 +116,9 @@ TEST_CASE("avx512 gemm: every block edge, operand form, accumulation and leading
 TEST_CASE("avx512 gemm: detail::gemm with the kernels on and off agrees on the ConvNet's and an MLP's GEMMs") {
   if (!avx512::enabled()) return;
   // Winograd F(2x2,3x3) of 16 -> 32 channels (forward, dx, dw), the 1-channel im2col layer, fc1 (fwd, dx, dw)
-  const std::vector<GemmShape> shapes = {{false, false, 32, 224, 16}, {true, false, 16, 224, 32},
-                                         {false, true, 32, 16, 224},  {false, false, 16, 784, 9},
-                                         {false, true, 9, 16, 784},   {false, true, 64, 128, 1568},
+  const std::vector<GemmShape> shapes = {{false, false, 32, 224, 16},   {true, false, 16, 224, 32},
+                                         {false, true, 32, 16, 224},    {false, false, 16, 784, 9},
+                                         {false, true, 9, 16, 784},     {false, true, 64, 128, 1568},
                                          {false, false, 64, 1568, 128}, {true, false, 128, 1568, 64}};
   for (const GemmShape& s : shapes) {
     const Operands o = make(s, 0);
