@@ -23,11 +23,13 @@
 #include <atomic>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "../autograd/allocation.hpp"
 #include "../autograd/dispatch.hpp"
 #include "../autograd/threads.hpp"
 #include "blas.hpp"
+#include "conv_direct_avx512.hpp"
 #include "conv_winograd.hpp"
 #include "loops.hpp"
 #include "reduce.hpp"
@@ -447,9 +449,68 @@ Tensor conv2d_winograd(const Geometry& g, std::size_t tile, const Tensor& x, con
       site);
 }
 
+// The direct route for 3x3 "same" layers with at most 4 input channels on AVX-512 CPUs
+// (conv_direct_avx512.hpp): forward and the weight and bias gradients; dx, when x needs one, by
+// the im2col backward (the first layer's input usually needs none).
+bool uses_direct(const Geometry& g) {
+  return chosen_algorithm.load() == ConvAlgorithm::automatic && detail::avx512::enabled() &&
+         detail::avx512::direct_conv_applies(g.c, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw);
+}
+
+Tensor conv2d_direct(const Geometry& g, const Tensor& x, const Tensor& w, const Tensor& b, Site site) {
+  const detail::avx512::DirectConv s{g.n, g.c, g.h, g.w, g.f};
+  const float* bias = b.defined() ? b.value<float>().data() : nullptr;
+  xt::xarray<float> y = xt::xarray<float>::from_shape({g.n, g.f, g.oh, g.ow});
+  detail::parallel_for(g.n, parts_for(g), [&](std::size_t, std::size_t first, std::size_t last) {
+    detail::avx512::direct_conv_forward(s, first, last, x.value<float>().data(), w.value<float>().data(), bias,
+                                        y.data());
+  });
+  std::vector<Tensor> inputs{x, w};
+  if (b.defined()) inputs.push_back(b);
+  return record(
+      "conv2d", Tensor(std::move(y)), std::move(inputs),
+      [g, s, site](Backward& node) {
+        if (node.create_graph) return conv2d_backward_recorded(node, g, site);
+        const float* dy = node.dy.value<float>().data();
+        const bool need_w = node.needs(1), need_b = node.x.size() == 3 && node.needs(2);
+        if (need_w) {  // dw and db in one pass over dy, one partial sum per thread, added in part order
+          const std::size_t parts = parts_for(g);
+          std::vector<std::vector<float>> dw_part(parts, std::vector<float>(g.f * g.c * 9)),
+              db_part(parts, std::vector<float>(need_b ? g.f : 0));
+          detail::parallel_for(g.n, parts, [&](std::size_t part, std::size_t first, std::size_t last) {
+            std::vector<double> sums(detail::avx512::direct_conv_sums(s));
+            detail::avx512::direct_conv_weight_grad(s, first, last, node.x[0].value<float>().data(), dy, sums.data(),
+                                                    dw_part[part].data(), need_b ? db_part[part].data() : nullptr);
+          });
+          xt::xarray<float> dw = xt::xarray<float>::from_shape({g.f, g.c, g.kh, g.kw});
+          xt::xarray<float> db = xt::xarray<float>::from_shape({need_b ? g.f : 0});
+          std::fill(dw.begin(), dw.end(), 0.f);
+          std::fill(db.begin(), db.end(), 0.f);
+          for (std::size_t part = 0; part < parts; ++part) {
+            for (std::size_t i = 0; i < dw.size(); ++i) dw.data()[i] += dw_part[part][i];
+            for (std::size_t i = 0; i < db.size(); ++i) db.data()[i] += db_part[part][i];
+          }
+          node.dx[1] = Tensor(std::move(dw));
+          if (need_b) node.dx[2] = Tensor(std::move(db));
+        } else if (need_b) {
+          xt::xarray<float> db = xt::xarray<float>::from_shape({g.f});
+          bias_grad(g, dy, db.data());
+          node.dx[2] = Tensor(std::move(db));
+        }
+        if (node.needs(0)) {
+          xt::xarray<float> dx;
+          conv_grads<float>(g, nullptr, node.x[1].value<float>().data(), dy, &dx, nullptr);
+          node.dx[0] = Tensor(std::move(dx));
+        }
+      },
+      site);
+}
+
 template <class T>
 Tensor conv2d_typed(const Geometry& g, const Tensor& x, const Tensor& w, const Tensor& b, Site site) {
   if (const std::size_t tile = winograd_tile(g)) return conv2d_winograd<T>(g, tile, x, w, b, site);
+  if constexpr (std::is_same_v<T, float>)
+    if (uses_direct(g)) return conv2d_direct(g, x, w, b, site);
   const std::size_t P = g.plane(), K = g.rows(), F = g.f, image = g.c * g.h * g.w;
   const T* px = x.value<T>().data();
   const T* pw = w.value<T>().data();

@@ -136,3 +136,91 @@ TEST_CASE("avx512 gemm: detail::gemm with the kernels on and off agrees on the C
     CHECK(worst <= 1e-5 * scale * std::sqrt(double(s.k)));
   }
 }
+
+#include <xgrad/xgrad.hpp>
+
+namespace {
+
+xg::Tensor values(const xg::Shape& shape, unsigned seed) {
+  std::size_t n = 1;
+  for (std::size_t d : shape) n *= d;
+  std::vector<double> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = double(((unsigned(i) + seed) * 2654435761u >> 9) % 2001) / 1000.0 - 1.0;
+  return xg::reshape(xg::tensor(v, xg::f32), shape);
+}
+
+struct ConvRun {
+  std::vector<double> y, dx, dw, db;
+};
+
+// conv2d 3x3 / stride 1 / padding 1 forward and backward (loss: sum of y times fixed weights)
+ConvRun conv(const xg::Tensor& x0, const xg::Tensor& w0, const xg::Tensor& b0, bool x_grad, bool wide) {
+  avx512::set_enabled(wide);
+  xg::Tensor x = x_grad ? x0.detach().requires_grad_() : x0.detach();
+  xg::Tensor w = w0.detach().requires_grad_();
+  xg::Tensor b = b0.defined() ? b0.detach().requires_grad_() : xg::Tensor();
+  xg::Tensor y = xg::conv2d(x, w, b, 1, 1);
+  xg::sum(y * values(y.shape(), 7)).backward();
+  avx512::set_enabled(true);
+  ConvRun r{y.to_vector(), {}, w.grad().to_vector(), {}};
+  if (x_grad) r.dx = x.grad().to_vector();
+  if (b.defined()) r.db = b.grad().to_vector();
+  return r;
+}
+
+double worst_difference(const std::vector<double>& a, const std::vector<double>& b) {
+  REQUIRE(a.size() == b.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(a[i] - b[i]));
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("avx512 direct conv2d (3x3, stride 1, padding 1, C <= 4): y, dw, db and dx agree with im2col") {
+  if (!avx512::enabled()) return;
+  int layers = 0;
+  for (const std::size_t c : {1, 2, 3, 4})
+    for (const std::size_t f : {1, 2, 3, 8, 9, 17})
+      for (const auto& [h, w] : std::vector<std::pair<std::size_t, std::size_t>>{{1, 1},
+                                                                                 {2, 5},
+                                                                                 {5, 16},
+                                                                                 {7, 17},
+                                                                                 {28, 28},
+                                                                                 {3, 32},
+                                                                                 {4, 33},
+                                                                                 {6, 40}}) {
+        const std::size_t n = (c + f + h) % 3 + 1;  // 1 to 3 images: uneven splits over threads
+        const xg::Tensor x = values({n, c, h, w}, 1), wt = values({f, c, 3, 3}, 2);
+        const xg::Tensor b = f % 2 ? values({f}, 3) : xg::Tensor();
+        const bool x_grad = (h + w) % 2 == 0;
+        const ConvRun direct = conv(x, wt, b, x_grad, true), im2col = conv(x, wt, b, x_grad, false);
+        INFO("x [", n, ",", c, ",", h, ",", w, "], ", f, " filters, bias ", b.defined(), ", dx ", x_grad);
+        // each y sums at most 9 C + 1 terms of size <= 1, each dx 9 F; dw and db sum n h w terms: f32
+        // rounding on both sides, a few units of 2^-24 per term at most
+        const double sums = 2e-7 * double(n * h * w) + 1e-5;
+        CHECK(worst_difference(direct.y, im2col.y) <= 1e-5);
+        CHECK(worst_difference(direct.dw, im2col.dw) <= sums);
+        CHECK(worst_difference(direct.db, im2col.db) <= sums);
+        CHECK(worst_difference(direct.dx, im2col.dx) <= 1e-5);
+        ++layers;
+      }
+  MESSAGE(layers, " layers");
+}
+
+TEST_CASE("avx512 direct conv2d: a batch of 64 Fashion-MNIST-sized images, on 1 and 2 threads") {
+  if (!avx512::enabled()) return;
+  const xg::Tensor x = values({64, 1, 28, 28}, 11), wt = values({16, 1, 3, 3}, 12), b = values({16}, 13);
+  const ConvRun im2col = conv(x, wt, b, false, false);
+  for (const int threads : {1, 2}) {
+    const int before = xg::num_threads();
+    xg::set_num_threads(threads);
+    const ConvRun direct = conv(x, wt, b, false, true);
+    xg::set_num_threads(before);
+    INFO(threads, " threads");
+    CHECK(worst_difference(direct.y, im2col.y) <= 1e-5);
+    // dw, db: sums of 50,176 terms of size <= 1
+    CHECK(worst_difference(direct.dw, im2col.dw) <= 2e-3);
+    CHECK(worst_difference(direct.db, im2col.db) <= 2e-3);
+  }
+}
