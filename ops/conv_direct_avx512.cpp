@@ -18,9 +18,7 @@ constexpr std::size_t kGradFilters = 2;     // weight gradient: 2 filters x 9 ta
 inline std::size_t min(std::size_t x, std::size_t y) { return x < y ? x : y; }
 
 // The first `count` lanes of a vector of 16.
-inline __mmask16 lanes(std::size_t count) {
-  return count >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << count) - 1u);
-}
+inline __mmask16 lanes(std::size_t count) { return count >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << count) - 1u); }
 
 // The lanes l whose input column j0 + l + dj - 1 lies inside [0, w): the others are padding.
 inline __mmask16 tap_lanes(std::size_t j0, std::size_t dj, std::size_t w) {
@@ -63,7 +61,8 @@ XGRAD_AVX512 void forward_filters(const DirectConv& s, const float* x, const flo
           const float* at = reinterpret_cast<const float*>(left + (c * plane + (i + di - 1) * s.w) * sizeof(float));
 #pragma GCC unroll 3
           for (std::size_t dj = 0; dj < 3; ++dj) {
-            const __m512 x0 = _mm512_maskz_loadu_ps(m[0][dj], at + dj), x1 = _mm512_maskz_loadu_ps(m[1][dj], at + dj + 16);
+            const __m512 x0 = _mm512_maskz_loadu_ps(m[0][dj], at + dj),
+                         x1 = _mm512_maskz_loadu_ps(m[1][dj], at + dj + 16);
             const float* tap = w + c * 9 + di * 3 + dj;
 #pragma GCC unroll 8
             for (std::size_t f = 0; f < FB; ++f) {
@@ -143,8 +142,8 @@ const std::array<Forward, kForwardFilters> forwards = forward_table(std::make_in
 
 }  // namespace
 
-bool direct_conv_applies(std::size_t c, std::size_t kh, std::size_t kw, std::size_t sh, std::size_t sw,
-                         std::size_t ph, std::size_t pw) {
+bool direct_conv_applies(std::size_t c, std::size_t kh, std::size_t kw, std::size_t sh, std::size_t sw, std::size_t ph,
+                         std::size_t pw) {
   return c >= 1 && c <= 4 && kh == 3 && kw == 3 && sh == 1 && sw == 1 && ph == 1 && pw == 1;
 }
 

@@ -22,8 +22,8 @@ struct DirectConv {
 };
 
 // True for the layers these kernels take: 3x3 kernel, stride 1, padding 1, at most 4 input channels.
-bool direct_conv_applies(std::size_t c, std::size_t kh, std::size_t kw, std::size_t sh, std::size_t sw,
-                         std::size_t ph, std::size_t pw);
+bool direct_conv_applies(std::size_t c, std::size_t kh, std::size_t kw, std::size_t sh, std::size_t sw, std::size_t ph,
+                         std::size_t pw);
 
 // y of images [first, last) = conv(x, w [F,C,3,3]) + bias (bias may be null).
 void direct_conv_forward(const DirectConv& s, std::size_t first, std::size_t last, const float* x, const float* w,

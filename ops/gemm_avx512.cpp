@@ -17,6 +17,7 @@
 #include <immintrin.h>
 
 #include <array>
+#include <type_traits>
 #include <utility>
 
 namespace xgrad::detail::avx512 {
@@ -116,6 +117,40 @@ void rows_gemm(const GemmShape& s, const float* a, std::size_t lda, const float*
   }
 }
 
+// The sums of the 16 lanes of each of 4 x 4 vectors, lane 4 i + j holding acc[i][j]'s: pairs of
+// vectors halved and added, then quartered, then twice within 128-bit lanes (45 shuffles and adds
+// for 16 sums where one at a time takes about 7 each).
+XGRAD_AVX512 inline __m512 sum_16(const __m512 (&acc)[4][4]) {
+  // masked forms of the shuffles, every lane selected (see sum_lanes)
+  const auto blocks = [](__m512 x, __m512 y, auto imm)
+                          XGRAD_AVX512 { return _mm512_mask_shuffle_f32x4(x, 0xFFFF, x, y, decltype(imm)::value); };
+  const auto within = [](__m512 x, __m512 y, auto imm)
+                          XGRAD_AVX512 { return _mm512_mask_shuffle_ps(x, 0xFFFF, x, y, decltype(imm)::value); };
+  using low_halves = std::integral_constant<int, 0x44>;   // x's halves 0, 1 and y's 0, 1 (in 128-bit blocks)
+  using high_halves = std::integral_constant<int, 0xEE>;  // x's 2, 3 and y's 2, 3
+  using even_blocks = std::integral_constant<int, 0x88>;  // blocks 0, 2 of x and of y; within a block: 0, 2, 0, 2
+  using odd_blocks = std::integral_constant<int, 0xDD>;   // blocks 1, 3; within a block: 1, 3, 1, 3
+  // v[k] = acc[k % 4][k / 4]: the order in which the steps below leave row i in quarter i
+  __m512 half[8];  // half[q]: v[2q]'s 8 partial sums in its low half, v[2q + 1]'s in its high half
+#pragma GCC unroll 8
+  for (std::size_t q = 0; q < 8; ++q) {
+    const __m512 x = acc[(2 * q) % 4][(2 * q) / 4], y = acc[(2 * q + 1) % 4][(2 * q + 1) / 4];
+    half[q] = _mm512_add_ps(blocks(x, y, low_halves{}), blocks(x, y, high_halves{}));
+  }
+  __m512 quarter[4];  // quarter[q]: v[4q + b]'s 4 partial sums in block b
+#pragma GCC unroll 4
+  for (std::size_t q = 0; q < 4; ++q)
+    quarter[q] = _mm512_add_ps(blocks(half[2 * q], half[2 * q + 1], even_blocks{}),
+                               blocks(half[2 * q], half[2 * q + 1], odd_blocks{}));
+  __m512 pair[2];  // pair[q], block b: v[8q + b]'s 2 partial sums, then v[8q + 4 + b]'s
+#pragma GCC unroll 2
+  for (std::size_t q = 0; q < 2; ++q)
+    pair[q] = _mm512_add_ps(within(quarter[2 * q], quarter[2 * q + 1], even_blocks{}),
+                            within(quarter[2 * q], quarter[2 * q + 1], odd_blocks{}));
+  // block b: the sums of v[b], v[4 + b], v[8 + b], v[12 + b] = acc[b][0], acc[b][1], acc[b][2], acc[b][3]
+  return _mm512_add_ps(within(pair[0], pair[1], even_blocks{}), within(pair[0], pair[1], odd_blocks{}));
+}
+
 // C [R, S] (+)= A [R, k] B [S, k]^T, rows of A lda apart and of B ldb apart, both contiguous along k.
 template <std::size_t R, std::size_t S>
 XGRAD_AVX512 void dots_kernel(std::size_t k, const float* a, std::size_t lda, const float* b, std::size_t ldb, float* c,
@@ -125,7 +160,19 @@ XGRAD_AVX512 void dots_kernel(std::size_t k, const float* a, std::size_t lda, co
   for (std::size_t i = 0; i < R; ++i)
 #pragma GCC unroll 4
     for (std::size_t j = 0; j < S; ++j) acc[i][j] = _mm512_setzero_ps();
-  for (std::size_t p = 0; p < k; p += 16) {
+  std::size_t p = 0;
+  for (; p + 16 <= k; p += 16) {
+    __m512 av[R], bv[S];
+#pragma GCC unroll 4
+    for (std::size_t i = 0; i < R; ++i) av[i] = _mm512_loadu_ps(a + i * lda + p);
+#pragma GCC unroll 4
+    for (std::size_t j = 0; j < S; ++j) bv[j] = _mm512_loadu_ps(b + j * ldb + p);
+#pragma GCC unroll 4
+    for (std::size_t i = 0; i < R; ++i)
+#pragma GCC unroll 4
+      for (std::size_t j = 0; j < S; ++j) acc[i][j] = _mm512_fmadd_ps(av[i], bv[j], acc[i][j]);
+  }
+  if (p < k) {  // the last k % 16 terms (the other lanes read as zero)
     const __mmask16 m = lanes(k - p);
     __m512 av[R], bv[S];
 #pragma GCC unroll 4
@@ -136,6 +183,17 @@ XGRAD_AVX512 void dots_kernel(std::size_t k, const float* a, std::size_t lda, co
     for (std::size_t i = 0; i < R; ++i)
 #pragma GCC unroll 4
       for (std::size_t j = 0; j < S; ++j) acc[i][j] = _mm512_fmadd_ps(av[i], bv[j], acc[i][j]);
+  }
+  if constexpr (R == 4 && S == 4) {
+    // A full block: the 16 sums in one vector, row i of C in its quarter i (sum_16, below)
+    const __m512 sums = sum_16(acc);
+#pragma GCC unroll 4
+    for (std::size_t i = 0; i < 4; ++i) {
+      __m128 row = _mm512_mask_extractf32x4_ps(_mm_setzero_ps(), 0xF, sums, int(i));
+      if (accumulate) row = _mm_add_ps(row, _mm_loadu_ps(c + i * ldc));
+      _mm_storeu_ps(c + i * ldc, row);
+    }
+    return;
   }
 #pragma GCC unroll 4
   for (std::size_t i = 0; i < R; ++i)
