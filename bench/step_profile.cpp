@@ -1,8 +1,11 @@
 // Where one training step goes, op by op: the forward and backward time of every op of the main
 // job's ConvNet (or the MLP), the optimizer step and the batch assembly, next to each part's FLOP
-// floor at a given GEMM speed (issue 17: "a per-op profile of one step next to the FLOP floor").
+// floor at a given FMA speed (issue 17: "a per-op profile of one step next to the FLOP floor").
 //
-//   step_profile [--model convnet|mlp] [--steps 60] [--threads 1] [--gflops 100] [--data DIR]
+//   step_profile [--model convnet|mlp] [--steps 60] [--threads 1] [--gflops G] [--data DIR]
+//
+// G defaults to the core's FMA peak that bench/gemm_bench measures here: 260 GFLOP/s with 512-bit
+// FMAs on a CPU that runs xgrad's AVX-512 kernels, 130 with 256-bit ones otherwise.
 //
 // Forward: a record observer sees every node right after its op ran, so the time since the
 // previous node is that op's. Backward: a backward tracer sees every node right after its
@@ -17,6 +20,7 @@
 
 #include <xgrad/autograd/tensor_impl.hpp>
 #include <xgrad/data.hpp>
+#include <xgrad/ops/avx512.hpp>
 #include <xgrad/xgrad.hpp>
 
 #include "models.hpp"
@@ -90,7 +94,7 @@ class Profile final : public xg::detail::RecordObserver, public xg::detail::Back
 int main(int argc, char** argv) {
   std::string model = "convnet", data_dir = xd::default_mnist_dir;
   int steps = 60, threads = 1;
-  double gflops = 100;
+  double gflops = xgrad::detail::avx512::enabled() ? 260 : 130;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--model")

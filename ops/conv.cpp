@@ -449,7 +449,7 @@ Tensor conv2d_winograd(const Geometry& g, std::size_t tile, const Tensor& x, con
       site);
 }
 
-// The direct route for 3x3 "same" layers with at most 4 input channels on AVX-512 CPUs
+// The direct route for 3x3 "same" layers with 1 or 2 input channels on AVX-512 CPUs
 // (conv_direct_avx512.hpp): forward and the weight and bias gradients; dx, when x needs one, by
 // the im2col backward (the first layer's input usually needs none).
 bool uses_direct(const Geometry& g) {

@@ -144,7 +144,7 @@ const std::array<Forward, kForwardFilters> forwards = forward_table(std::make_in
 
 bool direct_conv_applies(std::size_t c, std::size_t kh, std::size_t kw, std::size_t sh, std::size_t sw, std::size_t ph,
                          std::size_t pw) {
-  return c >= 1 && c <= 4 && kh == 3 && kw == 3 && sh == 1 && sw == 1 && ph == 1 && pw == 1;
+  return c >= 1 && c <= 2 && kh == 3 && kw == 3 && sh == 1 && sw == 1 && ph == 1 && pw == 1;
 }
 
 void direct_conv_forward(const DirectConv& s, std::size_t first, std::size_t last, const float* x, const float* w,
