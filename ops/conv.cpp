@@ -285,10 +285,15 @@ std::size_t winograd_tile(const Geometry& g) {
       return 0;
     // Winograd's transforms cost per input and output channel, so its savings grow with C; 4x4 tiles
     // save more multiplications but waste more of a tile at the edge of a small output. The rule
-    // below follows the measurements in docs/performance.md ("Choosing the conv2d algorithm").
-    case ConvAlgorithm::automatic:
-      if (!applies || g.c < 8 || g.oh < 12 || g.ow < 12) return 0;
+    // below follows the measurements in docs/performance.md ("Choosing the conv2d algorithm"): with
+    // xgrad's AVX-512 GEMMs im2col's GEMM is twice as fast, and yet 2x2 tiles win from 4 channels and
+    // 4x4 outputs on (their GEMMs get the same speed-up); with OpenBLAS's, from 8 channels and 12x12.
+    case ConvAlgorithm::automatic: {
+      const bool wide = detail::avx512::enabled();
+      const std::size_t min_c = wide ? 4 : 8, min_out = wide ? 4 : 12;
+      if (!applies || g.c < min_c || g.oh < min_out || g.ow < min_out) return 0;
       return g.oh >= 16 && g.ow >= 16 ? 4 : 2;
+    }
     case ConvAlgorithm::winograd_2x2:
     case ConvAlgorithm::winograd_4x4:
       break;
