@@ -1,7 +1,10 @@
 // DataLoader: epoch orders, batch assembly and the range interface.
 #include "dataloader.hpp"
 
+#include <algorithm>
 #include <cstring>
+
+#include "../autograd/threads.hpp"
 
 namespace xgrad::data {
 
@@ -46,11 +49,20 @@ Batch DataLoader::batch(const std::vector<std::size_t>& order, std::size_t i) co
   out.labels.resize(count);
   out.indices.assign(order.begin() + static_cast<std::ptrdiff_t>(begin),
                      order.begin() + static_cast<std::ptrdiff_t>(begin + count));
-  for (std::size_t j = 0; j < count; ++j) {
-    const std::size_t k = out.indices[j];
-    dataset_->copy_example(k, images.data() + j * n);
-    out.labels[j] = dataset_->labels()[k];
-  }
+  // The examples of a shuffled batch sit at random places of the dataset (47 MB for Fashion-MNIST), so
+  // each copy starts with cache misses the hardware cannot foresee: the next examples are asked for
+  // ahead of their copy, so that their misses overlap, and a batch of 32k+ values is split across
+  // xgrad's threads (the MLP epoch spent 10-15% of its 2-thread time here, on one thread).
+  constexpr std::size_t ahead = 4;
+  const std::size_t parts = count * n < (std::size_t{1} << 15) ? 1 : xgrad::detail::parallel_parts(count);
+  xgrad::detail::parallel_for(count, parts, [&](std::size_t, std::size_t first, std::size_t last) {
+    for (std::size_t j = first; j < std::min(last, first + ahead); ++j) dataset_->prefetch_example(out.indices[j]);
+    for (std::size_t j = first; j < last; ++j) {
+      if (j + ahead < last) dataset_->prefetch_example(out.indices[j + ahead]);
+      dataset_->copy_example(out.indices[j], images.data() + j * n);
+      out.labels[j] = dataset_->labels()[out.indices[j]];
+    }
+  });
   out.images = Tensor(std::move(images));
   if (transform_) transform_(out);
   return out;

@@ -111,6 +111,14 @@ void Dataset::copy_example(std::size_t i, float* out) const {
   for (std::size_t k = 0; k < n; ++k) out[k] = static_cast<float>(src[k]) * scale_;
 }
 
+void Dataset::prefetch_example(std::size_t i) const {
+  if (i >= size()) return;
+  const std::size_t bytes = example_numel() * (stores_bytes_ ? 1 : sizeof(float));
+  const char* first = stores_bytes_ ? reinterpret_cast<const char*>(bytes_.data() + i * example_numel())
+                                    : reinterpret_cast<const char*>(images_.data() + i * example_numel());
+  for (std::size_t b = 0; b < bytes; b += 64) __builtin_prefetch(first + b);
+}
+
 const float* Dataset::example(std::size_t i, std::vector<float>& buffer) const {
   if (!stores_bytes_) return data(i);
   buffer.resize(example_numel());

@@ -41,6 +41,8 @@ class Dataset {
 
   // Example i's values as floats, into out[0 .. example_numel()).
   void copy_example(std::size_t i, float* out) const;
+  // Asks the CPU for example i's memory ahead of a copy_example (a hint: no effect on values).
+  void prefetch_example(std::size_t i) const;
   // Example i's values: a pointer into the dataset when it stores floats, else converted into
   // `buffer` (resized as needed) and a pointer to that. For loops over all examples.
   const float* example(std::size_t i, std::vector<float>& buffer) const;
