@@ -465,10 +465,10 @@ bool uses_direct(const Geometry& g) {
 Tensor conv2d_direct(const Geometry& g, const Tensor& x, const Tensor& w, const Tensor& b, Site site) {
   const detail::avx512::DirectConv s{g.n, g.c, g.h, g.w, g.f};
   const float* bias = b.defined() ? b.value<float>().data() : nullptr;
+  const float *px = x.value<float>().data(), *pw = w.value<float>().data();
   xt::xarray<float> y = xt::xarray<float>::from_shape({g.n, g.f, g.oh, g.ow});
   detail::parallel_for(g.n, parts_for(g), [&](std::size_t, std::size_t first, std::size_t last) {
-    detail::avx512::direct_conv_forward(s, first, last, x.value<float>().data(), w.value<float>().data(), bias,
-                                        y.data());
+    detail::avx512::direct_conv_forward(s, first, last, px, pw, bias, y.data());
   });
   std::vector<Tensor> inputs{x, w};
   if (b.defined()) inputs.push_back(b);
@@ -482,10 +482,13 @@ Tensor conv2d_direct(const Geometry& g, const Tensor& x, const Tensor& w, const 
           const std::size_t parts = parts_for(g);
           std::vector<std::vector<float>> dw_part(parts, std::vector<float>(g.f * g.c * 9)),
               db_part(parts, std::vector<float>(need_b ? g.f : 0));
+          // read here, not in the parts: node.x[i] notes which inputs the backward read (for the
+          // in-place checks), and the parts run on several threads
+          const float* x = node.x[0].value<float>().data();
           detail::parallel_for(g.n, parts, [&](std::size_t part, std::size_t first, std::size_t last) {
             std::vector<double> sums(detail::avx512::direct_conv_sums(s));
-            detail::avx512::direct_conv_weight_grad(s, first, last, node.x[0].value<float>().data(), dy, sums.data(),
-                                                    dw_part[part].data(), need_b ? db_part[part].data() : nullptr);
+            detail::avx512::direct_conv_weight_grad(s, first, last, x, dy, sums.data(), dw_part[part].data(),
+                                                    need_b ? db_part[part].data() : nullptr);
           });
           xt::xarray<float> dw = xt::xarray<float>::from_shape({g.f, g.c, g.kh, g.kw});
           xt::xarray<float> db = xt::xarray<float>::from_shape({need_b ? g.f : 0});
