@@ -1,3 +1,5 @@
+// conv2d's direct route (see conv_direct_avx512.hpp): the forward and weight-gradient kernels, and
+// their drivers over images and blocks of filters.
 #include "conv_direct_avx512.hpp"
 
 #include <immintrin.h>
@@ -25,16 +27,6 @@ inline __mmask16 tap_lanes(std::size_t j0, std::size_t dj, std::size_t w) {
   const std::ptrdiff_t first = std::ptrdiff_t(j0 + dj) - 1, end = std::ptrdiff_t(w) - first;
   const std::size_t lo = first < 0 ? std::size_t(-first) : 0, hi = end <= 0 ? 0 : min(16, std::size_t(end));
   return hi <= lo ? __mmask16(0) : __mmask16(lanes(hi) & ~lanes(lo));
-}
-
-// The sum of the 16 lanes (masked shuffles: the unmasked ones trip GCC 12's -Wuninitialized).
-XGRAD_AVX512 inline double sum_lanes(__m512 x) {
-  const __m512 halves = _mm512_add_ps(x, _mm512_mask_shuffle_f32x4(x, 0xFFFF, x, x, 0x4E));
-  const __m512 quarters = _mm512_add_ps(halves, _mm512_mask_shuffle_f32x4(halves, 0xFFFF, halves, halves, 0xB1));
-  __m128 r = _mm512_mask_extractf32x4_ps(_mm_setzero_ps(), 0xF, quarters, 0);
-  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-  r = _mm_add_ss(r, _mm_movehdup_ps(r));
-  return double(_mm_cvtss_f32(r));
 }
 
 // One image, FB filters: y [f][i][j] = bias[f] + the sum over c, di, dj of w[f][c][di][dj] times

@@ -1,8 +1,9 @@
-// xgrad's AVX-512 f32 GEMM kernels (ops/gemm_avx512.cpp) against a sum in double, on shapes that
+// xgrad's AVX-512 kernels. The f32 GEMMs (ops/gemm_avx512.cpp) against a sum in double, on shapes that
 // cover every edge of their register blocks (rows kernel 8 x 48, dots kernel 4 x 4, k blocks of 256
 // and 1024), all three operand forms they take, accumulation and padded leading dimensions; and
-// detail::gemm with the kernels on and off agreeing. On a CPU without AVX-512 the kernels never run
-// and the first case only checks that they report so.
+// detail::gemm with the kernels on and off agreeing. The direct conv2d route
+// (ops/conv_direct_avx512.cpp) against im2col. On a CPU without AVX-512 the kernels never run and
+// the first case only checks that they report so.
 #include <doctest/doctest.h>
 
 #include <algorithm>
