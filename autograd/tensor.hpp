@@ -9,6 +9,7 @@
 // give xtensor arrays (the constructor from an array, value<T>(), mutable_value<T>()) are declared
 // here and defined in <xgrad/xtensor.hpp>, which a program includes to use them.
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -176,23 +177,28 @@ std::string describe_node(const TensorImpl& node);
 
 // A node's inputs as its local-gradient function sees them. Reading one (x[i]) is noted, so that the
 // engine can check that no input the backward read was modified in place after it was recorded;
-// shape(i) and dtype(i) read only what an in-place write cannot change.
+// shape(i) and dtype(i) read only what an in-place write cannot change. The note is atomic: a local
+// gradient may read its inputs from the parts of a parallel_for (the engine looks at it after the
+// function returned, so relaxed order is enough), and a bit already set is not written again.
 class BackwardInputs {
  public:
   explicit BackwardInputs(std::span<const Tensor> x) : x_(x) {}
   const Tensor& operator[](std::size_t i) const {
-    read_ |= i < 63 ? std::uint64_t{1} << i : ~std::uint64_t{0};
+    const std::uint64_t bit = i < 63 ? std::uint64_t{1} << i : ~std::uint64_t{0};
+    if ((read_.load(std::memory_order_relaxed) & bit) != bit) read_.fetch_or(bit, std::memory_order_relaxed);
     return x_[i];
   }
   std::size_t size() const { return x_.size(); }
   Shape shape(std::size_t i) const { return x_[i].shape(); }
   DType dtype(std::size_t i) const { return x_[i].dtype(); }
   bool requires_grad(std::size_t i) const { return x_[i].requires_grad(); }
-  bool was_read(std::size_t i) const { return (read_ >> std::min<std::size_t>(i, 63)) & 1; }
+  bool was_read(std::size_t i) const {
+    return (read_.load(std::memory_order_relaxed) >> std::min<std::size_t>(i, 63)) & 1;
+  }
 
  private:
   std::span<const Tensor> x_;
-  mutable std::uint64_t read_ = 0;
+  mutable std::atomic<std::uint64_t> read_{0};
 };
 
 // What a node's local-gradient function sees: its output y, the gradient dy flowing into y, its

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <xgrad/autograd/tensor_impl.hpp>
+#include <xgrad/autograd/threads.hpp>
 #include <xgrad/xgrad.hpp>
 #include <xgrad/xtensor.hpp>
 
@@ -202,6 +203,43 @@ TEST_CASE("an op whose backward does not read an input ignores in-place writes t
   w.mutable_value<double>()(0) = 5.0;
   y.backward();
   CHECK(values(w.grad()) == std::vector<double>{1.0, 1.0});
+}
+
+TEST_CASE("a local gradient may read its inputs from the parts of a parallel_for, and those reads count") {
+  // Reading node.x[i] notes the read for the in-place check; from several threads at once that note
+  // was a data race (ThreadSanitizer, with set_num_threads(8) in the TSan build) until it became atomic.
+  const int threads = xg::num_threads();
+  xg::set_num_threads(4);
+  auto w = leaf(std::vector<double>(64, 1.0));
+  const xg::Site site = xg::Site::current();
+  const auto scale = [&](const xg::Tensor& t) {
+    xg::Tensor y;
+    {
+      xg::NoGradGuard no_grad;
+      y = t * 2.0;
+    }
+    return xg::record(
+        "scale_in_parts", y, {t},
+        [](xg::Backward& node) {
+          double sum = 0;  // the parts read the input, the caller only the sum of what they saw
+          std::vector<double> seen(4, 0.0);
+          xg::detail::parallel_for(64, 4, [&](std::size_t part, std::size_t first, std::size_t) {
+            seen[part] = node.x[0].value<double>()(first);
+          });
+          for (double v : seen) sum += v;
+          node.dx[0] = node.dy * (sum / double(seen.size()) * 2.0);
+        },
+        site);
+  };
+  xg::sum(scale(w)).backward();
+  CHECK(values(w.grad()) == std::vector<double>(64, 2.0));
+  const xg::Tensor loss = xg::sum(scale(w));
+  w.mutable_value<double>()(0) = 5.0;  // an in-place write after recording: the parts' reads must count
+  const std::string message = error_text::error_of([&] { loss.backward(); });
+  xg::set_num_threads(threads);
+  CHECK(message.starts_with(fmt::format("backward of 'scale_in_parts' recorded at {}: its input 0 [64] was modified in "
+                                        "place after it was recorded",
+                                        here_line(site))));
 }
 
 // --- the layer a node was recorded in ----------------------------------------------------------------
