@@ -34,7 +34,7 @@ std::shared_ptr<nn::Sequential> make_model(const std::string& name) {
   if (name == "wide")  // 8.4M parameters, 34 MB of gradients: communication-heavy
     *net = nn::Sequential{nn::Flatten(), nn::Linear(784, 2048),  nn::ReLU(), nn::Linear(2048, 2048),
                           nn::ReLU(),    nn::Linear(2048, 2048), nn::ReLU(), nn::Linear(2048, 10)};
-  else  // the main job's ConvNet (bench/models.hpp), 207k parameters, 0.8 MB of gradients
+  else  // the main job's ConvNet (examples/train/models.cpp), 207k parameters, 0.8 MB of gradients
     *net = bench::model("convnet");
   return net;
 }

@@ -9,9 +9,28 @@
 // Every function that uses AVX-512 has internal linkage and the XGRAD_AVX512 attribute, so no code
 // shared with other files (inline or template functions of the standard library) is ever built for
 // AVX-512 and a CPU without it never runs any of it.
+#include <immintrin.h>
+
+#include <cstddef>
+#include <utility>
+
 #define XGRAD_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
 
 namespace xgrad::detail::avx512 {
+
+// The first `count` lanes of a vector of 16 (count <= 16 counts; more means all).
+inline __mmask16 lanes(std::size_t count) { return count >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << count) - 1u); }
+
+// Calls fn.template operator()<K>() for the K in [1, N] equal to count: a kernel's block sizes are
+// template arguments (its accumulators live in registers), an edge block's size is known at run time.
+// N, the full block and by far the most frequent, is tried first.
+template <std::size_t N, class Fn>
+void with_size(std::size_t count, Fn&& fn) {
+  [&]<std::size_t... K>(std::index_sequence<K...>) {
+    (void)((count == N - K ? (fn.template operator()<N - K>(), true) : false) || ...);
+  }
+  (std::make_index_sequence<N>{});
+}
 
 // True when this CPU and OS run AVX-512 (F, BW, DQ, VL) and the kernels are not switched off.
 bool enabled();

@@ -310,13 +310,20 @@ detail::winograd::Shape winograd_shape(const Geometry& g, std::size_t tile) {
 }
 
 template <class T>
-void bias_grad(const Geometry& g, const T* dy, T* db_out) {  // db[f] = sum of dy over n and the positions
+Tensor bias_grad(const Geometry& g, const T* dy) {  // db[f] = sum of dy over n and the positions
   const std::size_t P = g.plane(), F = g.f;
-  std::vector<double> db(F, 0.0);
-  for (std::size_t i = 0; i < g.n * F; ++i) {
-    db[i % F] += detail::sum_in_double(dy + i * P, P);
-  }
-  std::copy(db.begin(), db.end(), db_out);
+  std::vector<double> sums(F, 0.0);
+  for (std::size_t i = 0; i < g.n * F; ++i) sums[i % F] += detail::sum_in_double(dy + i * P, P);
+  xt::xarray<T> db = xt::xarray<T>::from_shape({F});
+  std::copy(sums.begin(), sums.end(), db.begin());
+  return Tensor(std::move(db));
+}
+
+// The inputs conv2d records: x, w and the bias when there is one.
+std::vector<Tensor> conv_inputs(const Tensor& x, const Tensor& w, const Tensor& b) {
+  std::vector<Tensor> inputs{x, w};
+  if (b.defined()) inputs.push_back(b);
+  return inputs;
 }
 
 // The im2col backward: dx = col2im(W^T dY) and/or dW = dY cols^T for the whole batch (px is read
@@ -431,18 +438,12 @@ Tensor conv2d_winograd(const Geometry& g, std::size_t tile, const Tensor& x, con
   xt::xarray<T> y = xt::xarray<T>::from_shape({g.n, g.f, g.oh, g.ow});
   detail::winograd::forward(s, x.value<T>().data(), w.value<T>().data(),
                             b.defined() ? b.value<T>().data() : static_cast<const T*>(nullptr), y.data());
-  std::vector<Tensor> inputs{x, w};
-  if (b.defined()) inputs.push_back(b);
   return record(
-      "conv2d", Tensor(std::move(y)), std::move(inputs),
+      "conv2d", Tensor(std::move(y)), conv_inputs(x, w, b),
       [g, s, site](Backward& node) {
         if (node.create_graph) return conv2d_backward_recorded(node, g, site);
         const T* dy = node.dy.value<T>().data();
-        if (node.x.size() == 3 && node.needs(2)) {
-          xt::xarray<T> db = xt::xarray<T>::from_shape({g.f});
-          bias_grad(g, dy, db.data());
-          node.dx[2] = Tensor(std::move(db));
-        }
+        if (node.x.size() == 3 && node.needs(2)) node.dx[2] = bias_grad(g, dy);
         xt::xarray<T> dw = node.needs(1) ? xt::xarray<T>::from_shape({g.f, g.c, g.kh, g.kw}) : xt::xarray<T>();
         xt::xarray<T> dx = node.needs(0) ? xt::xarray<T>::from_shape({g.n, g.c, g.h, g.w}) : xt::xarray<T>();
         detail::winograd::backward(s, node.x[0].value<T>().data(), node.x[1].value<T>().data(), dy,
@@ -470,40 +471,29 @@ Tensor conv2d_direct(const Geometry& g, const Tensor& x, const Tensor& w, const 
   detail::parallel_for(g.n, parts_for(g), [&](std::size_t, std::size_t first, std::size_t last) {
     detail::avx512::direct_conv_forward(s, first, last, px, pw, bias, y.data());
   });
-  std::vector<Tensor> inputs{x, w};
-  if (b.defined()) inputs.push_back(b);
   return record(
-      "conv2d", Tensor(std::move(y)), std::move(inputs),
+      "conv2d", Tensor(std::move(y)), conv_inputs(x, w, b),
       [g, s, site](Backward& node) {
         if (node.create_graph) return conv2d_backward_recorded(node, g, site);
         const float* dy = node.dy.value<float>().data();
         const bool need_w = node.needs(1), need_b = node.x.size() == 3 && node.needs(2);
-        if (need_w) {  // dw and db in one pass over dy, one partial sum per thread, added in part order
-          const std::size_t parts = parts_for(g);
-          std::vector<std::vector<float>> dw_part(parts, std::vector<float>(g.f * g.c * 9)),
-              db_part(parts, std::vector<float>(need_b ? g.f : 0));
-          // read here, not in the parts: node.x[i] notes which inputs the backward read (for the
-          // in-place checks), and the parts run on several threads
+        if (need_w) {  // dw and db in one pass over dy: per thread [dw | db], added in part order
+          const std::size_t parts = parts_for(g), nw = g.f * g.c * 9;
+          std::vector<std::vector<float>> partial(parts, std::vector<float>(nw + g.f));
           const float* x = node.x[0].value<float>().data();
           detail::parallel_for(g.n, parts, [&](std::size_t part, std::size_t first, std::size_t last) {
-            std::vector<double> sums(detail::avx512::direct_conv_sums(s));
-            detail::avx512::direct_conv_weight_grad(s, first, last, x, dy, sums.data(), dw_part[part].data(),
-                                                    need_b ? db_part[part].data() : nullptr);
+            float* out = partial[part].data();
+            detail::avx512::direct_conv_weight_grad(s, first, last, x, dy, out, need_b ? out + nw : nullptr);
           });
-          xt::xarray<float> dw = xt::xarray<float>::from_shape({g.f, g.c, g.kh, g.kw});
-          xt::xarray<float> db = xt::xarray<float>::from_shape({need_b ? g.f : 0});
-          std::fill(dw.begin(), dw.end(), 0.f);
-          std::fill(db.begin(), db.end(), 0.f);
-          for (std::size_t part = 0; part < parts; ++part) {
-            for (std::size_t i = 0; i < dw.size(); ++i) dw.data()[i] += dw_part[part][i];
-            for (std::size_t i = 0; i < db.size(); ++i) db.data()[i] += db_part[part][i];
+          xt::xarray<float> dw = xt::zeros<float>({g.f, g.c, g.kh, g.kw}), db = xt::zeros<float>({g.f});
+          for (const std::vector<float>& p : partial) {
+            for (std::size_t i = 0; i < nw; ++i) dw.data()[i] += p[i];
+            for (std::size_t i = 0; i < g.f; ++i) db.data()[i] += p[nw + i];
           }
           node.dx[1] = Tensor(std::move(dw));
           if (need_b) node.dx[2] = Tensor(std::move(db));
         } else if (need_b) {
-          xt::xarray<float> db = xt::xarray<float>::from_shape({g.f});
-          bias_grad(g, dy, db.data());
-          node.dx[2] = Tensor(std::move(db));
+          node.dx[2] = bias_grad(g, dy);
         }
         if (node.needs(0)) {
           xt::xarray<float> dx;
@@ -550,20 +540,13 @@ Tensor conv2d_typed(const Geometry& g, const Tensor& x, const Tensor& w, const T
     });
   });
 
-  std::vector<Tensor> inputs{x, w};
-  if (b.defined()) inputs.push_back(b);
   return record(
-      "conv2d", Tensor(std::move(y)), std::move(inputs),
+      "conv2d", Tensor(std::move(y)), conv_inputs(x, w, b),
       [g, site](Backward& node) {
         if (node.create_graph) return conv2d_backward_recorded(node, g, site);
-        const std::size_t F = g.f;
         const T* dy = node.dy.value<T>().data();
         const bool need_x = node.needs(0), need_w = node.needs(1), need_b = node.x.size() == 3 && node.needs(2);
-        if (need_b) {
-          xt::xarray<T> db = xt::xarray<T>::from_shape({F});
-          bias_grad(g, dy, db.data());
-          node.dx[2] = Tensor(std::move(db));
-        }
+        if (need_b) node.dx[2] = bias_grad(g, dy);
         if (!need_x && !need_w) return;
         xt::xarray<T> dx, dw;
         conv_grads<T>(g, need_w ? node.x[0].value<T>().data() : nullptr, need_x ? node.x[1].value<T>().data() : nullptr,

@@ -5,10 +5,10 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <utility>
+#include <vector>
 
 namespace xgrad::detail::avx512 {
 
@@ -17,15 +17,11 @@ namespace {
 constexpr std::size_t kForwardFilters = 8;  // forward: 8 filters x 32 columns = 16 accumulators
 constexpr std::size_t kGradFilters = 2;     // weight gradient: 2 filters x 9 taps + 2 bias sums
 
-inline std::size_t min(std::size_t x, std::size_t y) { return x < y ? x : y; }
-
-// The first `count` lanes of a vector of 16.
-inline __mmask16 lanes(std::size_t count) { return count >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << count) - 1u); }
-
 // The lanes l whose input column j0 + l + dj - 1 lies inside [0, w): the others are padding.
 inline __mmask16 tap_lanes(std::size_t j0, std::size_t dj, std::size_t w) {
   const std::ptrdiff_t first = std::ptrdiff_t(j0 + dj) - 1, end = std::ptrdiff_t(w) - first;
-  const std::size_t lo = first < 0 ? std::size_t(-first) : 0, hi = end <= 0 ? 0 : min(16, std::size_t(end));
+  const std::size_t lo = first < 0 ? std::size_t(-first) : 0,
+                    hi = end <= 0 ? 0 : std::min<std::size_t>(16, std::size_t(end));
   return hi <= lo ? __mmask16(0) : __mmask16(lanes(hi) & ~lanes(lo));
 }
 
@@ -35,7 +31,7 @@ template <std::size_t FB>
 XGRAD_AVX512 void forward_filters(const DirectConv& s, const float* x, const float* w, const float* bias, float* y) {
   const std::size_t plane = s.h * s.w;
   for (std::size_t j0 = 0; j0 < s.w; j0 += 32) {
-    const std::size_t cols = min(32, s.w - j0);
+    const std::size_t cols = std::min<std::size_t>(32, s.w - j0);
     // the valid lanes of each shifted load, per vector and tap column
     const __mmask16 m[2][3] = {{tap_lanes(j0, 0, s.w), tap_lanes(j0, 1, s.w), tap_lanes(j0, 2, s.w)},
                                {tap_lanes(j0 + 16, 0, s.w), tap_lanes(j0 + 16, 1, s.w), tap_lanes(j0 + 16, 2, s.w)}};
@@ -125,13 +121,6 @@ XGRAD_AVX512 void grad_image(const DirectConv& s, const float* x, const float* d
     }
 }
 
-using Forward = void (*)(const DirectConv&, const float*, const float*, const float*, float*);
-template <std::size_t... B>
-constexpr std::array<Forward, kForwardFilters> forward_table(std::index_sequence<B...>) {
-  return {&forward_filters<B + 1>...};
-}
-const std::array<Forward, kForwardFilters> forwards = forward_table(std::make_index_sequence<kForwardFilters>{});
-
 }  // namespace
 
 bool direct_conv_applies(std::size_t c, std::size_t kh, std::size_t kw, std::size_t sh, std::size_t sw, std::size_t ph,
@@ -144,16 +133,19 @@ void direct_conv_forward(const DirectConv& s, std::size_t first, std::size_t las
   const std::size_t plane = s.h * s.w;
   for (std::size_t n = first; n < last; ++n)
     for (std::size_t f0 = 0; f0 < s.f; f0 += kForwardFilters) {
-      const std::size_t count = min(kForwardFilters, s.f - f0);
-      forwards[count - 1](s, x + n * s.c * plane, w + f0 * s.c * 9, bias ? bias + f0 : nullptr,
-                          y + (n * s.f + f0) * plane);
+      const std::size_t count = std::min<std::size_t>(kForwardFilters, s.f - f0);
+      with_size<kForwardFilters>(count, [&]<std::size_t FB>() {
+        forward_filters<FB>(s, x + n * s.c * plane, w + f0 * s.c * 9, bias ? bias + f0 : nullptr,
+                            y + (n * s.f + f0) * plane);
+      });
     }
 }
 
 void direct_conv_weight_grad(const DirectConv& s, std::size_t first, std::size_t last, const float* x, const float* dy,
-                             double* sums, float* dw, float* db) {
+                             float* dw, float* db) {
   const std::size_t plane = s.h * s.w, per_filter = s.c * 10 * 16;
-  std::fill(sums, sums + s.f * per_filter, 0.0);
+  std::vector<double> lane_sums(s.f * per_filter, 0.0);  // [F][C][10][16]: 9 taps and the bias, per lane
+  double* sums = lane_sums.data();
   for (std::size_t n = first; n < last; ++n)
     for (std::size_t c = 0; c < s.c; ++c)
       for (std::size_t f0 = 0; f0 < s.f; f0 += kGradFilters) {

@@ -31,10 +31,8 @@ void direct_conv_forward(const DirectConv& s, std::size_t first, std::size_t las
                          const float* bias, float* y);
 
 // dw [F,C,3,3] = the sum over images [first, last) and positions of dy times x under each tap, and
-// db [F] = the sum of dy (skipped when db is null); both overwritten. sums: scratch of
-// direct_conv_sums(s) doubles.
+// db [F] = the sum of dy (skipped when db is null); both overwritten.
 void direct_conv_weight_grad(const DirectConv& s, std::size_t first, std::size_t last, const float* x, const float* dy,
-                             double* sums, float* dw, float* db);
-inline std::size_t direct_conv_sums(const DirectConv& s) { return s.f * s.c * 10 * 16; }
+                             float* dw, float* db);
 
 }  // namespace xgrad::detail::avx512

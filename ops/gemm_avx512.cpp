@@ -16,9 +16,9 @@
 
 #include <immintrin.h>
 
-#include <array>
+#include <algorithm>
+
 #include <type_traits>
-#include <utility>
 
 namespace xgrad::detail::avx512 {
 
@@ -28,11 +28,6 @@ constexpr std::size_t kRows = 8, kVectors = 3, kWidth = 16 * kVectors;  // rows 
 constexpr std::size_t kRowsKc = 256, kRowsMc = 128;                     // rows kernel: k and row blocks
 constexpr std::size_t kDots = 4;                                        // dots kernel: 4 x 4
 constexpr std::size_t kDotsKc = 1024, kDotsNc = 64;                     // dots kernel: k and B-row blocks
-
-inline std::size_t min(std::size_t x, std::size_t y) { return x < y ? x : y; }
-
-// The first `count` lanes of a vector of 16 (count <= 16).
-inline __mmask16 lanes(std::size_t count) { return count >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << count) - 1u); }
 
 // The sum of the 16 lanes: halves, then quarters, added in place. (The masked forms of the shuffles,
 // with every lane selected: the unmasked ones and _mm512_reduce_add_ps expand to GCC 12 code that
@@ -82,35 +77,26 @@ XGRAD_AVX512 void rows_kernel(std::size_t k, const float* a, std::size_t a_row, 
     }
 }
 
-using RowsKernel = void (*)(std::size_t, const float*, std::size_t, std::size_t, const float*, std::size_t, float*,
-                            std::size_t, __mmask16, bool);
-
-template <std::size_t V, std::size_t... R>
-constexpr std::array<RowsKernel, kRows> rows_kernels_for(std::index_sequence<R...>) {
-  return {&rows_kernel<R + 1, V>...};
-}
-
-// [rows - 1][vectors - 1]
-const std::array<std::array<RowsKernel, kRows>, kVectors> rows_table =
-    {rows_kernels_for<1>(std::make_index_sequence<kRows>{}), rows_kernels_for<2>(std::make_index_sequence<kRows>{}),
-     rows_kernels_for<3>(std::make_index_sequence<kRows>{})};
-
 // C = op(A) B with B not transposed.
 void rows_gemm(const GemmShape& s, const float* a, std::size_t lda, const float* b, std::size_t ldb, float* c,
                std::size_t ldc, bool accumulate) {
   const std::size_t a_row = s.ta ? 1 : lda, a_col = s.ta ? lda : 1;  // A (i, p) at a[i * a_row + p * a_col]
   for (std::size_t p0 = 0; p0 < s.k; p0 += kRowsKc) {
-    const std::size_t kc = min(kRowsKc, s.k - p0);
+    const std::size_t kc = std::min<std::size_t>(kRowsKc, s.k - p0);
     const bool add = accumulate || p0 > 0;
     for (std::size_t i0 = 0; i0 < s.m; i0 += kRowsMc) {
-      const std::size_t i_end = min(s.m, i0 + kRowsMc);
+      const std::size_t i_end = std::min<std::size_t>(s.m, i0 + kRowsMc);
       for (std::size_t j = 0; j < s.n; j += kWidth) {
-        const std::size_t width = min(kWidth, s.n - j), vectors = (width + 15) / 16;
+        const std::size_t width = std::min<std::size_t>(kWidth, s.n - j), vectors = (width + 15) / 16;
         const __mmask16 last = lanes(width - 16 * (vectors - 1));
         for (std::size_t i = i0; i < i_end; i += kRows) {
-          const std::size_t rows = min(kRows, i_end - i);
-          rows_table[vectors - 1][rows - 1](kc, a + i * a_row + p0 * a_col, a_row, a_col, b + p0 * ldb + j, ldb,
-                                            c + i * ldc + j, ldc, last, add);
+          const std::size_t rows = std::min<std::size_t>(kRows, i_end - i);
+          with_size<kVectors>(vectors, [&]<std::size_t V>() {
+            with_size<kRows>(rows, [&]<std::size_t R>() {
+              rows_kernel<R, V>(kc, a + i * a_row + p0 * a_col, a_row, a_col, b + p0 * ldb + j, ldb, c + i * ldc + j,
+                                ldc, last, add);
+            });
+          });
         }
       }
     }
@@ -204,32 +190,23 @@ XGRAD_AVX512 void dots_kernel(std::size_t k, const float* a, std::size_t lda, co
     }
 }
 
-using DotsKernel = void (*)(std::size_t, const float*, std::size_t, const float*, std::size_t, float*, std::size_t,
-                            bool);
-
-template <std::size_t R, std::size_t... S>
-constexpr std::array<DotsKernel, kDots> dots_kernels_for(std::index_sequence<S...>) {
-  return {&dots_kernel<R, S + 1>...};
-}
-
-// [rows - 1][columns - 1]
-const std::array<std::array<DotsKernel, kDots>, kDots> dots_table =
-    {dots_kernels_for<1>(std::make_index_sequence<kDots>{}), dots_kernels_for<2>(std::make_index_sequence<kDots>{}),
-     dots_kernels_for<3>(std::make_index_sequence<kDots>{}), dots_kernels_for<4>(std::make_index_sequence<kDots>{})};
-
 // C = A B^T with A not transposed.
 void dots_gemm(const GemmShape& s, const float* a, std::size_t lda, const float* b, std::size_t ldb, float* c,
                std::size_t ldc, bool accumulate) {
   for (std::size_t p0 = 0; p0 < s.k; p0 += kDotsKc) {
-    const std::size_t kc = min(kDotsKc, s.k - p0);
+    const std::size_t kc = std::min<std::size_t>(kDotsKc, s.k - p0);
     const bool add = accumulate || p0 > 0;
     for (std::size_t j0 = 0; j0 < s.n; j0 += kDotsNc) {
-      const std::size_t j_end = min(s.n, j0 + kDotsNc);
+      const std::size_t j_end = std::min<std::size_t>(s.n, j0 + kDotsNc);
       for (std::size_t i = 0; i < s.m; i += kDots) {
-        const std::size_t rows = min(kDots, s.m - i);
+        const std::size_t rows = std::min<std::size_t>(kDots, s.m - i);
         for (std::size_t j = j0; j < j_end; j += kDots) {
-          const std::size_t cols = min(kDots, j_end - j);
-          dots_table[rows - 1][cols - 1](kc, a + i * lda + p0, lda, b + j * ldb + p0, ldb, c + i * ldc + j, ldc, add);
+          const std::size_t cols = std::min<std::size_t>(kDots, j_end - j);
+          with_size<kDots>(rows, [&]<std::size_t R>() {
+            with_size<kDots>(cols, [&]<std::size_t S>() {
+              dots_kernel<R, S>(kc, a + i * lda + p0, lda, b + j * ldb + p0, ldb, c + i * ldc + j, ldc, add);
+            });
+          });
         }
       }
     }
